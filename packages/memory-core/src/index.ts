@@ -1,2 +1,14 @@
-export { defineTraceEvent, formatTrace, matchTraceEvents, traceChannelName, traceEvents } from './trace.js';
+export type { AccessSize, AddressSpaceKind, DirectWindow, MemoryListener } from './address-space.js';
+export { AddressSpace } from './address-space.js';
+export { InvalidAccessError, MemoryError } from './errors.js';
+export type { FlatRange } from './flatview.js';
+export { FlatView, flatViewRoot } from './flatview.js';
+export type { MtreeOptions } from './mtree.js';
+export { formatMtree } from './mtree.js';
+export { UINT64_SPACE } from './numbers.js';
+export type { AccessRules, AccessValue, RegionOps, ValidRules } from './ops.js';
+export type { RamDeviceMemory, RegionKind } from './region.js';
+export { MemoryRegion } from './region.js';
 export type { TraceArg, TraceEvent, TraceMessage } from './trace.js';
+export { defineTraceEvent, formatTrace, matchTraceEvents, traceChannelName, traceEvents } from './trace.js';
+export { beginTransaction, commitTransaction, memoryTransaction } from './transaction.js';

@@ -1,0 +1,377 @@
+/**
+ * AddressSpace: a root region, its current FlatView, and dispatch of sized
+ * and byte-range accesses onto it (QEMU's address_space_* accessors).
+ * Values are little endian as the bus sees them. The FlatView is rebuilt
+ * lazily after a topology change; spaces with listeners rebuild at commit and
+ * tell their listeners which ranges went and came.
+ */
+import { MemoryError } from './errors.js';
+import { type FlatRange, FlatView, flatViewRoot } from './flatview.js';
+import { type AccessValue, dispatchRead, dispatchWrite } from './ops.js';
+import type { MemoryRegion, RamDeviceMemory } from './region.js';
+import { defineTraceEvent } from './trace.js';
+import { observeTopology, topologyVersion, unobserveTopology } from './transaction.js';
+
+export type AccessSize = 1 | 2 | 4;
+export type AddressSpaceKind = 'memory' | 'io';
+
+export interface MemoryListener {
+  /** A FlatView range appeared (a DMA mapper maps it). */
+  regionAdd?(range: FlatRange): void;
+  /** A FlatView range went away. */
+  regionDel?(range: FlatRange): void;
+  /** A transaction that changed this space's view committed. */
+  commit?(): void;
+}
+
+/** A typed-array window onto RAM or RAM-device memory, for hot loops that skip dispatch. */
+export interface DirectWindow {
+  readonly memory: RamDeviceMemory;
+  /** Byte offset of the requested address within `memory`. */
+  readonly offset: number;
+  readonly length: number;
+  readonly region: MemoryRegion;
+  readonly readonly: boolean;
+}
+
+const unassignedRead = defineTraceEvent('memory_unassigned_read', 'AS "%s" addr 0x%lx size %u');
+const unassignedWrite = defineTraceEvent('memory_unassigned_write', 'AS "%s" addr 0x%lx value 0x%lx size %u');
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+export class AddressSpace implements Disposable {
+  readonly root: MemoryRegion;
+  readonly name: string;
+  readonly kind: AddressSpaceKind;
+  #view: FlatView | null = null;
+  #viewVersion = -1;
+  #listeners: MemoryListener[] = [];
+  #destroyed = false;
+  readonly #observer = { topologyCommitted: () => this.#commit() };
+
+  constructor(root: MemoryRegion, name: string, options: { kind?: AddressSpaceKind } = {}) {
+    if (root.destroyed)
+      throw new MemoryError(
+        'ERR_MEMORY_DESTROYED',
+        `address space '${name}': root '${root.name}' is destroyed`,
+      );
+    this.root = root;
+    this.name = name;
+    this.kind = options.kind ?? 'memory';
+  }
+
+  /** The current FlatView (rebuilt if the tree changed since the last one). */
+  flatView(): FlatView {
+    if (this.#destroyed)
+      throw new MemoryError('ERR_MEMORY_DESTROYED', `address space '${this.name}' is destroyed`);
+    const version = topologyVersion();
+    if (this.#view === null || this.#viewVersion !== version) {
+      this.#view = new FlatView(flatViewRoot(this.root));
+      this.#viewVersion = version;
+    }
+    return this.#view;
+  }
+
+  read(addr: number, size: AccessSize): number {
+    this.#checkAccess(addr, size);
+    const view = this.flatView();
+    const r = view.lookup(addr);
+    if (r !== undefined && addr + size <= r.end)
+      return rangeRead(r, addr - r.start + r.offsetInRegion, size) as number;
+    return Number(this.#readAcross(addr, size));
+  }
+
+  read64(addr: number): bigint {
+    this.#checkAccess(addr, 8);
+    const r = this.flatView().lookup(addr);
+    if (r !== undefined && addr + 8 <= r.end)
+      return rangeRead(r, addr - r.start + r.offsetInRegion, 8) as bigint;
+    return this.#readAcross(addr, 8);
+  }
+
+  write(addr: number, value: number, size: AccessSize): void {
+    this.#checkAccess(addr, size);
+    if (!Number.isInteger(value) || value < 0 || value >= 2 ** (size * 8)) {
+      throw new MemoryError('ERR_MEMORY_BAD_VALUE', `value ${value} does not fit a ${size}-byte access`);
+    }
+    const r = this.flatView().lookup(addr);
+    if (r !== undefined && addr + size <= r.end)
+      rangeWrite(r, addr - r.start + r.offsetInRegion, value, size);
+    else this.#writeAcross(addr, BigInt(value), size);
+  }
+
+  write64(addr: number, value: bigint): void {
+    this.#checkAccess(addr, 8);
+    if (value < 0n || value >= 1n << 64n)
+      throw new MemoryError('ERR_MEMORY_BAD_VALUE', `value ${value} does not fit 8 bytes`);
+    const r = this.flatView().lookup(addr);
+    if (r !== undefined && addr + 8 <= r.end) rangeWrite(r, addr - r.start + r.offsetInRegion, value, 8);
+    else this.#writeAcross(addr, value, 8);
+  }
+
+  /** Reads `length` bytes, crossing ranges as needed (address_space_read). */
+  readBlock(addr: number, length: number): Uint8Array {
+    this.#checkRange(addr, length);
+    const out = new Uint8Array(length);
+    const view = this.flatView();
+    let done = 0;
+    while (done < length) {
+      const a = addr + done;
+      const r = view.lookup(a);
+      const chunkEnd =
+        r === undefined ? this.#nextStart(view, a, addr + length) : Math.min(r.end, addr + length);
+      for (let p = a; p < chunkEnd; ) {
+        const size = pieceSize(r, p, chunkEnd - p);
+        const v =
+          r === undefined
+            ? this.#unassignedRead(p, size)
+            : rangeRead(r, p - r.start + r.offsetInRegion, size);
+        putLE(out, p - addr, v, size);
+        p += size;
+      }
+      done = chunkEnd - addr;
+    }
+    return out;
+  }
+
+  /** Writes bytes, crossing ranges as needed (address_space_write). */
+  writeBlock(addr: number, data: Uint8Array): void {
+    this.#checkRange(addr, data.length);
+    const view = this.flatView();
+    const end = addr + data.length;
+    let a = addr;
+    while (a < end) {
+      const r = view.lookup(a);
+      const chunkEnd = r === undefined ? this.#nextStart(view, a, end) : Math.min(r.end, end);
+      for (let p = a; p < chunkEnd; ) {
+        const size = pieceSize(r, p, chunkEnd - p);
+        const v = getLE(data, p - addr, size);
+        if (r === undefined) unassignedWrite.emit(this.name, p, v, size);
+        else rangeWrite(r, p - r.start + r.offsetInRegion, v, size);
+        p += size;
+      }
+      a = chunkEnd;
+    }
+  }
+
+  /**
+   * Direct access (memory_region_get_ram_ptr / address_space_map): the typed
+   * arrays behind [addr, addr+length) when one RAM or RAM-device range holds
+   * all of it, else null. Valid until the next topology change.
+   */
+  ramWindow(addr: number, length: number): DirectWindow | null {
+    this.#checkRange(addr, length);
+    const r = this.flatView().lookup(addr);
+    if (r === undefined || addr + length > r.end) return null;
+    const memory = r.region.memory;
+    if (memory === null) return null;
+    return {
+      memory,
+      offset: addr - r.start + r.offsetInRegion,
+      length,
+      region: r.region,
+      readonly: r.readonly,
+    };
+  }
+
+  /** Adds a listener; it is told regionAdd for every current range at once. Returns the remover. */
+  addListener(listener: MemoryListener): () => void {
+    const view = this.flatView();
+    if (this.#listeners.length === 0) observeTopology(this.#observer);
+    this.#listeners.push(listener);
+    for (const r of view.ranges) listener.regionAdd?.(r);
+    listener.commit?.();
+    return () => {
+      const i = this.#listeners.indexOf(listener);
+      if (i < 0) return;
+      this.#listeners.splice(i, 1);
+      if (this.#listeners.length === 0) unobserveTopology(this.#observer);
+    };
+  }
+
+  destroy(): void {
+    if (this.#destroyed) return;
+    unobserveTopology(this.#observer);
+    this.#listeners = [];
+    this.#view = null;
+    this.#destroyed = true;
+  }
+
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
+  #commit(): void {
+    const old = this.#view;
+    const view = this.flatView();
+    if (old === view) return;
+    const key = (r: FlatRange) => r;
+    const oldRanges = old ? old.ranges : [];
+    const same = (a: FlatRange, b: FlatRange) =>
+      a.start === b.start &&
+      a.size === b.size &&
+      a.region === b.region &&
+      a.offsetInRegion === b.offsetInRegion &&
+      a.readonly === b.readonly;
+    const removed = oldRanges.filter((o) => !view.ranges.some((n) => same(o, n)));
+    const added = view.ranges.filter((n) => !oldRanges.some((o) => same(o, n)));
+    if (removed.length === 0 && added.length === 0) return;
+    for (const l of this.#listeners) {
+      for (const r of removed) l.regionDel?.(key(r));
+      for (const r of added) l.regionAdd?.(key(r));
+      l.commit?.();
+    }
+  }
+
+  #readAcross(addr: number, size: number): bigint {
+    const bytes = this.readBlock(addr, size);
+    let v = 0n;
+    for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]!);
+    return v;
+  }
+
+  #writeAcross(addr: number, value: bigint, size: number): void {
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i++) bytes[i] = Number((value >> BigInt(8 * i)) & 0xffn);
+    this.writeBlock(addr, bytes);
+  }
+
+  #unassignedRead(addr: number, size: number): AccessValue {
+    unassignedRead.emit(this.name, addr, size);
+    // QEMU: unassigned memory reads as 0; the I/O port space's unassigned ops read all ones.
+    if (this.kind === 'memory') return size === 8 ? 0n : 0;
+    return size === 8 ? 0xffff_ffff_ffff_ffffn : 2 ** (size * 8) - 1;
+  }
+
+  #nextStart(view: FlatView, addr: number, limit: number): number {
+    let next = limit;
+    for (const r of view.ranges) {
+      if (r.start > addr) {
+        next = Math.min(next, r.start);
+        break;
+      }
+    }
+    return next;
+  }
+
+  #checkAccess(addr: number, size: number): void {
+    if (!Number.isSafeInteger(addr) || addr < 0 || addr + size > MAX_SAFE) {
+      throw new MemoryError(
+        'ERR_MEMORY_BAD_ADDRESS',
+        `address ${String(addr)} is not a safe integer address`,
+      );
+    }
+  }
+
+  #checkRange(addr: number, length: number): void {
+    if (!Number.isSafeInteger(length) || length < 0) {
+      throw new MemoryError('ERR_MEMORY_BAD_SIZE', `length ${String(length)} is not a safe integer >= 0`);
+    }
+    this.#checkAccess(addr, length);
+  }
+}
+
+/** The largest naturally aligned power-of-two piece at `addr` that fits in `remain` and the region's rules. */
+function pieceSize(r: FlatRange | undefined, addr: number, remain: number): number {
+  let max = 8;
+  const ops = r?.region.ops;
+  if (ops) {
+    max = ops.valid?.max || 4;
+    if (ops.valid?.unaligned) {
+      while (max > remain) max >>= 1;
+      return max;
+    }
+  }
+  let size = max;
+  while (size > 1 && (size > remain || addr % size !== 0)) size >>= 1;
+  return size;
+}
+
+function putLE(out: Uint8Array, at: number, v: AccessValue, size: number): void {
+  if (typeof v === 'bigint') {
+    for (let i = 0; i < size; i++) out[at + i] = Number((v >> BigInt(8 * i)) & 0xffn);
+  } else {
+    for (let i = 0; i < size; i++) out[at + i] = Math.floor(v / 2 ** (8 * i)) & 0xff;
+  }
+}
+
+function getLE(data: Uint8Array, at: number, size: number): AccessValue {
+  if (size === 8) {
+    let v = 0n;
+    for (let i = 7; i >= 0; i--) v = (v << 8n) | BigInt(data[at + i]!);
+    return v;
+  }
+  let v = 0;
+  for (let i = size - 1; i >= 0; i--) v = v * 256 + data[at + i]!;
+  return v;
+}
+
+/** One access inside a flat range (offset is within the region). */
+function rangeRead(r: FlatRange, offset: number, size: number): AccessValue {
+  const region = r.region;
+  const memory = region.memory;
+  if (memory !== null) return memoryRead(memory, offset, size);
+  return dispatchRead(region.name, region.ops!, offset, size);
+}
+
+function rangeWrite(r: FlatRange, offset: number, value: AccessValue, size: number): void {
+  const region = r.region;
+  const memory = region.memory;
+  if (memory !== null) {
+    if (!r.readonly) memoryWrite(memory, offset, value, size);
+    return;
+  }
+  dispatchWrite(region.name, region.ops!, offset, value, size);
+}
+
+/** Exact-width load; an unaligned access is split into aligned pieces (never one torn access). */
+export function memoryRead(m: RamDeviceMemory, offset: number, size: number): AccessValue {
+  if (offset % size === 0) {
+    switch (size) {
+      case 1:
+        return m.u8[offset]!;
+      case 2:
+        return m.u16[offset >>> 1]!;
+      case 4:
+        return m.u32[offset >>> 2]!;
+      default:
+        return m.u64[offset / 8]!;
+    }
+  }
+  let v = 0n;
+  for (let done = 0; done < size; ) {
+    let piece = size;
+    while (piece > 1 && ((offset + done) % piece !== 0 || piece > size - done)) piece >>= 1;
+    const part = memoryRead(m, offset + done, piece);
+    v |= BigInt(part) << BigInt(8 * done);
+    done += piece;
+  }
+  return size === 8 ? v : Number(v);
+}
+
+export function memoryWrite(m: RamDeviceMemory, offset: number, value: AccessValue, size: number): void {
+  if (offset % size === 0) {
+    switch (size) {
+      case 1:
+        m.u8[offset] = Number(value);
+        return;
+      case 2:
+        m.u16[offset >>> 1] = Number(value);
+        return;
+      case 4:
+        m.u32[offset >>> 2] = Number(value);
+        return;
+      default:
+        m.u64[offset / 8] = BigInt(value);
+        return;
+    }
+  }
+  const v = BigInt(value);
+  for (let done = 0; done < size; ) {
+    let piece = size;
+    while (piece > 1 && ((offset + done) % piece !== 0 || piece > size - done)) piece >>= 1;
+    const part = (v >> BigInt(8 * done)) & ((1n << BigInt(8 * piece)) - 1n);
+    memoryWrite(m, offset + done, piece === 8 ? part : Number(part), piece);
+    done += piece;
+  }
+}

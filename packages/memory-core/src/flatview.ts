@@ -1,0 +1,216 @@
+/**
+ * FlatView: the region tree rendered into sorted, non-overlapping ranges, as
+ * QEMU's render_memory_region does (disabled regions skipped, clipping,
+ * aliases, children in priority order first, then the region itself into the
+ * gaps; pure containers add nothing; adjacent pieces of one region merged).
+ */
+import { UINT64_SPACE } from './numbers.js';
+import type { MemoryRegion } from './region.js';
+
+export interface FlatRange {
+  /** Absolute start address in the address space. */
+  readonly start: number;
+  readonly size: number;
+  /** start + size. */
+  readonly end: number;
+  readonly region: MemoryRegion;
+  /** Offset of `start` within `region` (QEMU's offset_in_region). */
+  readonly offsetInRegion: number;
+  /** Writes are dropped (a ROM, or RAM made read-only here or through an alias). */
+  readonly readonly: boolean;
+}
+
+/**
+ * The ranges while rendering: a list split in blocks so that inserting into
+ * a gap costs a block, not the whole view (10k-region trees stay linear-ish).
+ */
+class RangeBlocks {
+  readonly blocks: FlatRange[][] = [];
+
+  /** Position of the first range that ends after `addr`. */
+  findEndingAfter(addr: number): [number, number] {
+    const blocks = this.blocks;
+    let lo = 0;
+    let hi = blocks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const block = blocks[mid]!;
+      if (block[block.length - 1]!.end > addr) hi = mid;
+      else lo = mid + 1;
+    }
+    if (lo === blocks.length) return [lo, 0];
+    const block = blocks[lo]!;
+    let a = 0;
+    let b = block.length;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (block[mid]!.end > addr) b = mid;
+      else a = mid + 1;
+    }
+    return [lo, a];
+  }
+
+  at(b: number, i: number): FlatRange | undefined {
+    return this.blocks[b]?.[i];
+  }
+
+  insert(b: number, i: number, range: FlatRange): void {
+    const blocks = this.blocks;
+    if (blocks.length === 0) {
+      blocks.push([range]);
+      return;
+    }
+    if (b === blocks.length) {
+      b = blocks.length - 1;
+      i = blocks[b]!.length;
+    }
+    const block = blocks[b]!;
+    block.splice(i, 0, range);
+    if (block.length > 64) blocks.splice(b + 1, 0, block.splice(32));
+  }
+
+  flatten(): FlatRange[] {
+    return this.blocks.flat();
+  }
+}
+
+function renderRegion(
+  view: RangeBlocks,
+  mr: MemoryRegion,
+  base: number,
+  clipStart: number,
+  clipEnd: number,
+  readonly: boolean,
+): void {
+  if (!mr.enabled) return;
+  base += mr.address;
+  readonly ||= mr.readonly;
+  const start = Math.max(base, clipStart);
+  const end = Math.min(base + mr.size, clipEnd);
+  if (start >= end) return;
+
+  const target = mr.aliasTarget;
+  if (target) {
+    renderRegion(view, target, base - target.address - mr.aliasOffset, start, end, readonly);
+    return;
+  }
+  for (const child of mr.subregions) renderRegion(view, child, base, start, end, readonly);
+  if (!mr.terminates) return;
+
+  // The region itself fills whatever its higher-priority siblings and children left.
+  let pos = start;
+  let [b, i] = view.findEndingAfter(pos);
+  while (pos < end) {
+    const next = view.at(b, i);
+    if (next === undefined || next.start >= end) {
+      view.insert(b, i, makeRange(pos, end, mr, pos - base, readonly));
+      return;
+    }
+    if (pos < next.start) {
+      view.insert(b, i, makeRange(pos, next.start, mr, pos - base, readonly));
+    }
+    pos = Math.min(end, next.end);
+    [b, i] = view.findEndingAfter(pos);
+  }
+}
+
+function makeRange(
+  start: number,
+  end: number,
+  region: MemoryRegion,
+  offsetInRegion: number,
+  readonly: boolean,
+): FlatRange {
+  return { start, size: end - start, end, region, offsetInRegion, readonly };
+}
+
+/** flatview_simplify: merge neighbours that continue the same region. */
+function simplify(ranges: FlatRange[]): FlatRange[] {
+  const out: FlatRange[] = [];
+  for (const r of ranges) {
+    const last = out[out.length - 1];
+    if (
+      last !== undefined &&
+      last.region === r.region &&
+      last.end === r.start &&
+      last.offsetInRegion + last.size === r.offsetInRegion &&
+      last.readonly === r.readonly
+    ) {
+      out[out.length - 1] = makeRange(last.start, r.end, r.region, last.offsetInRegion, r.readonly);
+    } else {
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+/**
+ * memory_region_get_flatview_root: skip through aliases that include their
+ * whole target and containers with a single enabled child covering them,
+ * so address spaces that render the same thing share a view. null: nothing
+ * is rendered.
+ */
+export function flatViewRoot(root: MemoryRegion): MemoryRegion | null {
+  let mr = root;
+  while (mr.enabled) {
+    const target = mr.aliasTarget;
+    if (target) {
+      if (mr.aliasOffset === 0 && mr.size >= target.size) {
+        mr = target;
+        continue;
+      }
+    } else if (!mr.terminates) {
+      let found = 0;
+      let next: MemoryRegion | null = null;
+      for (const child of mr.subregions) {
+        if (!child.enabled) continue;
+        if (++found > 1) {
+          next = null;
+          break;
+        }
+        if (child.address === 0 && mr.size >= child.size) next = child;
+      }
+      if (found === 0) return null;
+      if (next) {
+        mr = next;
+        continue;
+      }
+    }
+    return mr;
+  }
+  return null;
+}
+
+export class FlatView {
+  readonly root: MemoryRegion | null;
+  readonly ranges: readonly FlatRange[];
+  readonly #starts: Float64Array;
+  #lastHit = 0;
+
+  constructor(root: MemoryRegion | null) {
+    this.root = root;
+    const blocks = new RangeBlocks();
+    if (root) renderRegion(blocks, root, 0, 0, UINT64_SPACE, false);
+    this.ranges = simplify(blocks.flatten());
+    this.#starts = Float64Array.from(this.ranges, (r) => r.start);
+  }
+
+  /** The range holding `addr`, or undefined where nothing is mapped. */
+  lookup(addr: number): FlatRange | undefined {
+    const ranges = this.ranges;
+    const hit = ranges[this.#lastHit];
+    if (hit !== undefined && addr >= hit.start && addr < hit.end) return hit;
+    const starts = this.#starts;
+    let lo = 0;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid]! <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    const r = ranges[lo - 1];
+    if (r === undefined || addr >= r.end) return undefined;
+    this.#lastHit = lo - 1;
+    return r;
+  }
+}

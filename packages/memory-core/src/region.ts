@@ -1,0 +1,337 @@
+/**
+ * MemoryRegion: QEMU's memory region in TypeScript. Kinds: I/O (handlers),
+ * RAM and ROM (memory the region owns), RAM-device (a mapped device area
+ * handed in as typed arrays; `ramd` in info mtree), container (pure) and
+ * alias (a window onto another region). Subregions follow QEMU's order: a
+ * new one goes before the first existing one of lower or equal priority, so
+ * among equal priorities the most recently added wins.
+ */
+import { MemoryError } from './errors.js';
+import { checkOffset, checkRegionSize } from './numbers.js';
+import type { RegionOps } from './ops.js';
+import { topologyChanged } from './transaction.js';
+
+export type RegionKind = 'io' | 'ram' | 'rom' | 'ram-device' | 'container' | 'alias';
+
+/**
+ * Memory accessed with exact-width typed-array element loads and stores.
+ * A vfio-sys MappedArea satisfies it. The fields are read on every access
+ * (never cached), because a mapping swaps them for empty arrays on unmap.
+ */
+export interface RamDeviceMemory {
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly u32: Uint32Array;
+  readonly u64: BigUint64Array;
+}
+
+function ownedMemory(size: number): RamDeviceMemory {
+  const buffer = new ArrayBuffer(size);
+  return {
+    u8: new Uint8Array(buffer),
+    u16: new Uint16Array(buffer, 0, size >>> 1),
+    u32: new Uint32Array(buffer, 0, size >>> 2),
+    u64: new BigUint64Array(buffer, 0, Math.floor(size / 8)),
+  };
+}
+
+export class MemoryRegion {
+  readonly kind: RegionKind;
+  #name: string;
+  #size: number;
+  #enabled = true;
+  #readonly = false;
+  #priority = 0;
+  #addr = 0;
+  #container: MemoryRegion | null = null;
+  #subregions: MemoryRegion[] = [];
+  #destroyed = false;
+  #aliasUsers = 0;
+  /** I/O handlers (kind io). */
+  readonly ops: RegionOps | null;
+  /** Backing memory (kinds ram, rom, ram-device). */
+  readonly memory: RamDeviceMemory | null;
+  #aliasTarget: MemoryRegion | null;
+  #aliasOffset: number;
+
+  private constructor(
+    kind: RegionKind,
+    name: string,
+    size: number | bigint,
+    parts: { ops?: RegionOps; memory?: RamDeviceMemory; target?: MemoryRegion; aliasOffset?: number },
+  ) {
+    this.kind = kind;
+    this.#name = name;
+    this.#size = checkRegionSize(name, size);
+    this.ops = parts.ops ?? null;
+    this.memory = parts.memory ?? null;
+    this.#aliasTarget = parts.target ?? null;
+    this.#aliasOffset = parts.aliasOffset ?? 0;
+  }
+
+  /** An I/O region whose accesses call `ops` (memory_region_init_io). */
+  static io(name: string, size: number | bigint, ops: RegionOps): MemoryRegion {
+    return new MemoryRegion('io', name, size, { ops });
+  }
+
+  /** RAM the region owns, zero-filled (memory_region_init_ram). */
+  static ram(name: string, size: number): MemoryRegion {
+    const n = checkRegionSize(name, size);
+    return new MemoryRegion('ram', name, n, { memory: ownedMemory(n) });
+  }
+
+  /** Read-only memory the region owns; writes are dropped (memory_region_init_rom). Fill it via `memory`. */
+  static rom(name: string, size: number): MemoryRegion {
+    const n = checkRegionSize(name, size);
+    const region = new MemoryRegion('rom', name, n, { memory: ownedMemory(n) });
+    region.#readonly = true;
+    return region;
+  }
+
+  /**
+   * A mapped device area (memory_region_init_ram_device_ptr): accesses are
+   * exact-width loads and stores on `memory`; unaligned ones are split into
+   * aligned pieces, never torn.
+   */
+  static ramDevice(name: string, size: number, memory: RamDeviceMemory): MemoryRegion {
+    const n = checkRegionSize(name, size);
+    if (memory.u8.byteLength < n) {
+      throw new MemoryError(
+        'ERR_MEMORY_BAD_SIZE',
+        `ram-device region '${name}': memory of ${memory.u8.byteLength} bytes is smaller than the region (${n})`,
+      );
+    }
+    return new MemoryRegion('ram-device', name, n, { memory });
+  }
+
+  /** A pure container: it adds nothing itself; lower regions show through its holes. */
+  static container(name: string, size: number | bigint): MemoryRegion {
+    return new MemoryRegion('container', name, size, {});
+  }
+
+  /** A window of `size` bytes onto `target` starting at `offset` in it (memory_region_init_alias). */
+  static alias(name: string, target: MemoryRegion, offset: number, size: number | bigint): MemoryRegion {
+    target.#assertLive('alias target');
+    checkOffset(`alias '${name}' offset`, offset);
+    const region = new MemoryRegion('alias', name, size, { target, aliasOffset: offset });
+    target.#aliasUsers++;
+    return region;
+  }
+
+  get name(): string {
+    return this.#name;
+  }
+  get size(): number {
+    return this.#size;
+  }
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+  get readonly(): boolean {
+    return this.#readonly;
+  }
+  get priority(): number {
+    return this.#priority;
+  }
+  /** Offset within the container (QEMU's mr->addr). */
+  get address(): number {
+    return this.#addr;
+  }
+  get container(): MemoryRegion | null {
+    return this.#container;
+  }
+  /** Subregions in QEMU's list order (highest priority first, newest first among equals). */
+  get subregions(): readonly MemoryRegion[] {
+    return this.#subregions;
+  }
+  get aliasTarget(): MemoryRegion | null {
+    return this.#aliasTarget;
+  }
+  get aliasOffset(): number {
+    return this.#aliasOffset;
+  }
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+  /** Whether the region renders itself into the FlatView (QEMU's mr->terminates). */
+  get terminates(): boolean {
+    return this.kind !== 'container' && this.kind !== 'alias';
+  }
+  /** The type column of info mtree: i/o, ram, rom, ramd (an alias shows its target's). */
+  get mtreeType(): string {
+    if (this.#aliasTarget) return this.#aliasTarget.mtreeType;
+    if (this.kind === 'ram-device') return 'ramd';
+    if (this.kind === 'rom' || (this.kind === 'ram' && this.#readonly)) return 'rom';
+    if (this.kind === 'ram') return 'ram';
+    return 'i/o';
+  }
+
+  /** Adds a non-overlapping subregion at `offset`, priority 0 (memory_region_add_subregion). */
+  addSubregion(offset: number, child: MemoryRegion): void {
+    this.#addSubregionCommon(offset, child, 0);
+  }
+
+  /** Adds a subregion that may overlap others; higher priority wins (memory_region_add_subregion_overlap). */
+  addSubregionOverlap(offset: number, child: MemoryRegion, priority: number): void {
+    if (!Number.isInteger(priority) || priority < -(2 ** 31) || priority >= 2 ** 31) {
+      throw new MemoryError(
+        'ERR_MEMORY_BAD_PRIORITY',
+        `priority ${priority} of '${child.name}' is not a 32-bit integer`,
+      );
+    }
+    this.#addSubregionCommon(offset, child, priority);
+  }
+
+  removeSubregion(child: MemoryRegion): void {
+    this.#assertLive('removeSubregion on');
+    if (child.#container !== this) {
+      throw new MemoryError(
+        'ERR_MEMORY_NOT_A_SUBREGION',
+        `'${child.name}' is not a subregion of '${this.name}'; remove it from its own container`,
+      );
+    }
+    this.#subregions.splice(this.#subregions.indexOf(child), 1);
+    child.#container = null;
+    topologyChanged();
+  }
+
+  setEnabled(enabled: boolean): void {
+    this.#assertLive('setEnabled on');
+    if (this.#enabled === enabled) return;
+    this.#enabled = enabled;
+    topologyChanged();
+  }
+
+  /** Marks RAM read-only: writes through the FlatView are dropped and the range prints as `rom`. */
+  setReadonly(readonly: boolean): void {
+    this.#assertLive('setReadonly on');
+    if (this.#readonly === readonly) return;
+    this.#readonly = readonly;
+    topologyChanged();
+  }
+
+  /** Moves the region within its container (memory_region_set_address: re-added, so it goes first among equals). */
+  setAddress(offset: number): void {
+    this.#assertLive('setAddress on');
+    checkOffset(`address of '${this.name}'`, offset);
+    if (offset === this.#addr) return;
+    const container = this.#container;
+    if (!container) {
+      this.#addr = offset;
+      return;
+    }
+    container.#subregions.splice(container.#subregions.indexOf(this), 1);
+    this.#addr = offset;
+    container.#insertByPriority(this);
+    topologyChanged();
+  }
+
+  setAliasOffset(offset: number): void {
+    this.#assertLive('setAliasOffset on');
+    if (!this.#aliasTarget)
+      throw new MemoryError('ERR_MEMORY_NOT_AN_ALIAS', `'${this.name}' is not an alias`);
+    checkOffset(`alias offset of '${this.name}'`, offset);
+    if (offset === this.#aliasOffset) return;
+    this.#aliasOffset = offset;
+    topologyChanged();
+  }
+
+  setSize(size: number | bigint): void {
+    this.#assertLive('setSize on');
+    const n = checkRegionSize(this.name, size);
+    if (this.memory && n > this.memory.u8.byteLength) {
+      throw new MemoryError(
+        'ERR_MEMORY_BAD_SIZE',
+        `'${this.name}' cannot grow beyond its memory (${this.memory.u8.byteLength} bytes)`,
+      );
+    }
+    if (n === this.#size) return;
+    this.#size = n;
+    topologyChanged();
+  }
+
+  /**
+   * Ends the region's life. It must be detached from its container, hold no
+   * subregions and be the target of no alias: remove and destroy in order.
+   */
+  destroy(): void {
+    if (this.#destroyed) return;
+    if (this.#container) {
+      throw new MemoryError(
+        'ERR_MEMORY_STILL_ATTACHED',
+        `cannot destroy '${this.name}': it is still a subregion of '${this.#container.name}'; remove it first`,
+      );
+    }
+    if (this.#subregions.length > 0) {
+      throw new MemoryError(
+        'ERR_MEMORY_HAS_SUBREGIONS',
+        `cannot destroy '${this.name}': it still holds ${this.#subregions.map((s) => `'${s.name}'`).join(', ')}; remove them first`,
+      );
+    }
+    if (this.#aliasUsers > 0) {
+      throw new MemoryError(
+        'ERR_MEMORY_ALIASED',
+        `cannot destroy '${this.name}': ${this.#aliasUsers} alias(es) still point at it; destroy them first`,
+      );
+    }
+    this.#destroyed = true;
+    if (this.#aliasTarget) this.#aliasTarget.#aliasUsers--;
+  }
+
+  #addSubregionCommon(offset: number, child: MemoryRegion, priority: number): void {
+    this.#assertLive('addSubregion on');
+    child.#assertLive('adding');
+    checkOffset(`offset of subregion '${child.name}'`, offset);
+    if (this.#aliasTarget) {
+      throw new MemoryError(
+        'ERR_MEMORY_ALIAS_SUBREGION',
+        `alias '${this.name}' cannot hold subregions (add '${child.name}' to its target)`,
+      );
+    }
+    if (child.#container) {
+      throw new MemoryError(
+        'ERR_MEMORY_ALREADY_ATTACHED',
+        `'${child.name}' is already a subregion of '${child.#container.name}'; remove it first`,
+      );
+    }
+    if (child === this || child.#reaches(this)) {
+      throw new MemoryError(
+        'ERR_MEMORY_CYCLE',
+        `adding '${child.name}' to '${this.name}' would make a cycle`,
+      );
+    }
+    child.#container = this;
+    child.#addr = offset;
+    child.#priority = priority;
+    this.#insertByPriority(child);
+    topologyChanged();
+  }
+
+  #insertByPriority(child: MemoryRegion): void {
+    const list = this.#subregions;
+    let i = 0;
+    while (i < list.length && child.#priority < list[i]!.#priority) i++;
+    list.splice(i, 0, child);
+  }
+
+  /** Whether `target` can be reached from here through subregions or alias targets. */
+  #reaches(target: MemoryRegion): boolean {
+    const stack: MemoryRegion[] = [this];
+    const seen = new Set<MemoryRegion>();
+    while (stack.length > 0) {
+      const r = stack.pop()!;
+      if (r === target) return true;
+      if (seen.has(r)) continue;
+      seen.add(r);
+      if (r.#aliasTarget) stack.push(r.#aliasTarget);
+      for (const s of r.#subregions) stack.push(s);
+    }
+    return false;
+  }
+
+  #assertLive(what: string): void {
+    if (this.#destroyed) {
+      throw new MemoryError('ERR_MEMORY_DESTROYED', `${what} region '${this.name}' after it was destroyed`);
+    }
+  }
+}
