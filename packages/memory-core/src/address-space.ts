@@ -38,6 +38,7 @@ const unassignedRead = defineTraceEvent('memory_unassigned_read', 'AS "%s" addr 
 const unassignedWrite = defineTraceEvent('memory_unassigned_write', 'AS "%s" addr 0x%lx value 0x%lx size %u');
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const MAX_ADDR = MAX_SAFE - 8;
 
 export class AddressSpace implements Disposable {
   readonly root: MemoryRegion;
@@ -73,9 +74,27 @@ export class AddressSpace implements Disposable {
   }
 
   read(addr: number, size: AccessSize): number {
+    // The hot path, kept small so it inlines: an aligned load from RAM or a
+    // mapped device area in the current view, no dispatch. `>>> 0` rejects
+    // fractional, negative and >= 2^32 offsets in one comparison.
+    const view = this.#view;
+    if (view !== null && this.#viewVersion === topologyVersion() && addr <= MAX_ADDR) {
+      const r = view.lookup(addr);
+      if (r !== undefined && addr + size <= r.end) {
+        const memory = r.region.memory;
+        const offset = addr - r.start + r.offsetInRegion;
+        const o = offset >>> 0;
+        if (memory !== null && o === offset && (o & (size - 1)) === 0) {
+          return size === 4 ? memory.u32[o >>> 2]! : size === 2 ? memory.u16[o >>> 1]! : memory.u8[o]!;
+        }
+      }
+    }
+    return this.#readSlow(addr, size);
+  }
+
+  #readSlow(addr: number, size: AccessSize): number {
     this.#checkAccess(addr, size);
-    const view = this.flatView();
-    const r = view.lookup(addr);
+    const r = this.flatView().lookup(addr);
     if (r !== undefined && addr + size <= r.end)
       return rangeRead(r, addr - r.start + r.offsetInRegion, size) as number;
     return Number(this.#readAcross(addr, size));
@@ -331,9 +350,9 @@ export function memoryRead(m: RamDeviceMemory, offset: number, size: number): Ac
       case 1:
         return m.u8[offset]!;
       case 2:
-        return m.u16[offset >>> 1]!;
+        return m.u16[offset / 2]!;
       case 4:
-        return m.u32[offset >>> 2]!;
+        return m.u32[offset / 4]!;
       default:
         return m.u64[offset / 8]!;
     }
@@ -356,10 +375,10 @@ export function memoryWrite(m: RamDeviceMemory, offset: number, value: AccessVal
         m.u8[offset] = Number(value);
         return;
       case 2:
-        m.u16[offset >>> 1] = Number(value);
+        m.u16[offset / 2] = Number(value);
         return;
       case 4:
-        m.u32[offset >>> 2] = Number(value);
+        m.u32[offset / 4] = Number(value);
         return;
       default:
         m.u64[offset / 8] = BigInt(value);

@@ -21,25 +21,31 @@ export interface FlatRange {
 }
 
 /**
- * The ranges while rendering: a list split in blocks so that inserting into
- * a gap costs a block, not the whole view (10k-region trees stay linear-ish).
+ * The ranges while rendering: sorted runs of at most 64, so inserting into a
+ * gap costs a run, not the whole view.
  */
 class RangeBlocks {
   readonly blocks: FlatRange[][] = [];
+  /** End address of each block's last range, kept beside the blocks so the search stays in one array. */
+  readonly blockEnds: number[] = [];
+  /** Block and index found by the last `findEndingAfter` (fields, not a tuple: no allocation per call). */
+  posBlock = 0;
+  posIndex = 0;
 
-  /** Position of the first range that ends after `addr`. */
-  findEndingAfter(addr: number): [number, number] {
-    const blocks = this.blocks;
+  /** Sets posBlock/posIndex to the first range that ends after `addr` (or one past the end). */
+  findEndingAfter(addr: number): void {
+    const ends = this.blockEnds;
     let lo = 0;
-    let hi = blocks.length;
+    let hi = ends.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const block = blocks[mid]!;
-      if (block[block.length - 1]!.end > addr) hi = mid;
+      if (ends[mid]! > addr) hi = mid;
       else lo = mid + 1;
     }
-    if (lo === blocks.length) return [lo, 0];
-    const block = blocks[lo]!;
+    this.posBlock = lo;
+    this.posIndex = 0;
+    if (lo === ends.length) return;
+    const block = this.blocks[lo]!;
     let a = 0;
     let b = block.length;
     while (a < b) {
@@ -47,7 +53,7 @@ class RangeBlocks {
       if (block[mid]!.end > addr) b = mid;
       else a = mid + 1;
     }
-    return [lo, a];
+    this.posIndex = a;
   }
 
   at(b: number, i: number): FlatRange | undefined {
@@ -56,8 +62,10 @@ class RangeBlocks {
 
   insert(b: number, i: number, range: FlatRange): void {
     const blocks = this.blocks;
+    const ends = this.blockEnds;
     if (blocks.length === 0) {
       blocks.push([range]);
+      ends.push(range.end);
       return;
     }
     if (b === blocks.length) {
@@ -66,7 +74,12 @@ class RangeBlocks {
     }
     const block = blocks[b]!;
     block.splice(i, 0, range);
-    if (block.length > 64) blocks.splice(b + 1, 0, block.splice(32));
+    if (i === block.length - 1) ends[b] = range.end;
+    if (block.length > 64) {
+      const tail = block.splice(32);
+      blocks.splice(b + 1, 0, tail);
+      ends.splice(b, 0, block[block.length - 1]!.end);
+    }
   }
 
   flatten(): FlatRange[] {
@@ -99,18 +112,17 @@ function renderRegion(
 
   // The region itself fills whatever its higher-priority siblings and children left.
   let pos = start;
-  let [b, i] = view.findEndingAfter(pos);
   while (pos < end) {
+    view.findEndingAfter(pos);
+    const b = view.posBlock;
+    const i = view.posIndex;
     const next = view.at(b, i);
     if (next === undefined || next.start >= end) {
       view.insert(b, i, makeRange(pos, end, mr, pos - base, readonly));
       return;
     }
-    if (pos < next.start) {
-      view.insert(b, i, makeRange(pos, next.start, mr, pos - base, readonly));
-    }
-    pos = Math.min(end, next.end);
-    [b, i] = view.findEndingAfter(pos);
+    if (pos < next.start) view.insert(b, i, makeRange(pos, next.start, mr, pos - base, readonly));
+    pos = next.end < end ? next.end : end;
   }
 }
 
@@ -185,7 +197,7 @@ export class FlatView {
   readonly root: MemoryRegion | null;
   readonly ranges: readonly FlatRange[];
   readonly #starts: Float64Array;
-  #lastHit = 0;
+  #lastHit: FlatRange | undefined = undefined;
 
   constructor(root: MemoryRegion | null) {
     this.root = root;
@@ -197,9 +209,13 @@ export class FlatView {
 
   /** The range holding `addr`, or undefined where nothing is mapped. */
   lookup(addr: number): FlatRange | undefined {
-    const ranges = this.ranges;
-    const hit = ranges[this.#lastHit];
+    // Register accesses cluster: most lookups hit the range the last one found.
+    const hit = this.#lastHit;
     if (hit !== undefined && addr >= hit.start && addr < hit.end) return hit;
+    return this.#search(addr);
+  }
+
+  #search(addr: number): FlatRange | undefined {
     const starts = this.#starts;
     let lo = 0;
     let hi = starts.length;
@@ -208,9 +224,9 @@ export class FlatView {
       if (starts[mid]! <= addr) lo = mid + 1;
       else hi = mid;
     }
-    const r = ranges[lo - 1];
-    if (r === undefined || addr >= r.end) return undefined;
-    this.#lastHit = lo - 1;
+    const r = this.ranges[lo - 1];
+    if (r === undefined || !(addr < r.end)) return undefined;
+    this.#lastHit = r;
     return r;
   }
 }

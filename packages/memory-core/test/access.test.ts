@@ -5,12 +5,15 @@ import {
   InvalidAccessError,
   MemoryRegion,
   type RegionOps,
-  traceChannelName,
   type TraceMessage,
+  traceChannelName,
 } from '../src/index.js';
 
 /** An I/O region backed by bytes that records every handler call. */
-function recordingRegion(ops: Partial<RegionOps> & Pick<RegionOps, 'impl' | 'valid' | 'endianness'>, size = 16) {
+function recordingRegion(
+  ops: Partial<RegionOps> & Pick<RegionOps, 'impl' | 'valid' | 'endianness'>,
+  size = 16,
+) {
   const bytes = new Uint8Array(size).map((_, i) => 0x10 + i);
   const calls: string[] = [];
   const region = MemoryRegion.io('dev', size, {
@@ -70,7 +73,7 @@ describe('access sizes (access_with_adjusted_size)', () => {
     expect(big.as.read(0x100, 4)).toBe(0x10111213);
   });
 
-  it('rejects sizes outside valid with QEMU\'s message and traces it', () => {
+  it("rejects sizes outside valid with QEMU's message and traces it", () => {
     const { as } = recordingRegion({ valid: { min: 4, max: 4 } });
     const seen: TraceMessage[] = [];
     const listener = (m: unknown) => seen.push(m as TraceMessage);
@@ -79,7 +82,9 @@ describe('access sizes (access_with_adjusted_size)', () => {
       expect(() => as.read(0x100, 2)).toThrow(
         new InvalidAccessError('dev', 0, 2, false, 'invalid size (min:4 max:4)'),
       );
-      expect(() => as.read(0x100, 2)).toThrow("Invalid read at addr 0x0, size 2, region 'dev', reason: invalid size (min:4 max:4)");
+      expect(() => as.read(0x100, 2)).toThrow(
+        "Invalid read at addr 0x0, size 2, region 'dev', reason: invalid size (min:4 max:4)",
+      );
     } finally {
       diagnosticsChannel.unsubscribe(traceChannelName('memory_region_invalid_access'), listener);
     }
@@ -88,7 +93,9 @@ describe('access sizes (access_with_adjusted_size)', () => {
 
   it('rejects unaligned accesses unless valid.unaligned, and honours accepts()', () => {
     const { as } = recordingRegion({ valid: { min: 1, max: 4 } });
-    expect(() => as.write(0x102, 1, 4)).toThrow(/Invalid write at addr 0x2, size 4, region 'dev', reason: unaligned/);
+    expect(() => as.write(0x102, 1, 4)).toThrow(
+      /Invalid write at addr 0x2, size 4, region 'dev', reason: unaligned/,
+    );
     const ok = recordingRegion({ valid: { min: 1, max: 4, unaligned: true } });
     expect(ok.as.read(0x102, 4)).toBe(0x15141312);
     const picky = recordingRegion({ valid: { accepts: (offset) => offset !== 8 } });

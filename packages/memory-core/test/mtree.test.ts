@@ -82,7 +82,11 @@ describe('info mtree', () => {
     const base = MemoryRegion.io('0000:01:00.0 base BAR 0', 0x4000000, nullOps);
     const bar = MemoryRegion.io('0000:01:00.0 BAR 0', 0x4000000, nullOps);
     bar.addSubregionOverlap(0, ramd('0000:01:00.0 BAR 0 mmaps[0]', 0x4000000), 0);
-    bar.addSubregionOverlap(0x88000, MemoryRegion.io('vfio-nvidia-bar0-88000-mirror-quirk', 0x1000, nullOps), 1);
+    bar.addSubregionOverlap(
+      0x88000,
+      MemoryRegion.io('vfio-nvidia-bar0-88000-mirror-quirk', 0x1000, nullOps),
+      1,
+    );
     base.addSubregion(0, bar);
     base.addSubregion(0xb90000, MemoryRegion.io('msix-table', 0x90, nullOps));
     root.addSubregionOverlap(0x80000000, base, 1);
@@ -156,6 +160,8 @@ describe('info mtree', () => {
     expect(formatMtree([a, b], { flat: true })).toBe(
       'FlatView #0\n AS "a", root: empty\n AS "b", root: empty\n Root memory region: (none)\n  No rendered FlatView\n\n',
     );
-    expect(formatMtree([b, a])).toMatch(/^address-space: a\naddress-space: b\n {2}0000000000000000-0000000000000fff \(prio 0, i\/o\): empty\n/);
+    expect(formatMtree([b, a])).toMatch(
+      /^address-space: a\naddress-space: b\n {2}0000000000000000-0000000000000fff \(prio 0, i\/o\): empty\n/,
+    );
   });
 });

@@ -1,11 +1,21 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
-import { defineTraceEvent, formatTrace, matchTraceEvents, traceChannelName, type TraceMessage } from '../src/index.js';
+import {
+  defineTraceEvent,
+  formatTrace,
+  matchTraceEvents,
+  type TraceMessage,
+  traceChannelName,
+} from '../src/index.js';
 
 describe('trace events', () => {
   it('format QEMU printf strings exactly', () => {
-    expect(formatTrace('Region %s [0x%lx - 0x%lx]', ['dev BAR 0 mmaps[0]', 0, 0x3fff])).toBe('Region dev BAR 0 mmaps[0] [0x0 - 0x3fff]');
-    expect(formatTrace('Device %s, region %d "%s", flags: 0x%lx', ['x', 7, 'n', 3])).toBe('Device x, region 7 "n", flags: 0x3');
+    expect(formatTrace('Region %s [0x%lx - 0x%lx]', ['dev BAR 0 mmaps[0]', 0, 0x3fff])).toBe(
+      'Region dev BAR 0 mmaps[0] [0x0 - 0x3fff]',
+    );
+    expect(formatTrace('Device %s, region %d "%s", flags: 0x%lx', ['x', 7, 'n', 3])).toBe(
+      'Device x, region 7 "n", flags: 0x3',
+    );
     expect(formatTrace('%016lx %x %u %%', [0x1234n, -1, true])).toBe('0000000000001234 ffffffffffffffff 1 %');
   });
 

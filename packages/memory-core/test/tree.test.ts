@@ -27,11 +27,9 @@ describe('subregion order', () => {
     root.addSubregionOverlap(0, low, 0);
     root.addSubregionOverlap(0, holey, 1);
     const view = new AddressSpace(root, 'as').flatView();
-    expect(view.ranges.map((r) => `${r.region.name}@${r.start.toString(16)}+${r.size.toString(16)}`)).toEqual([
-      'low@0+10',
-      'inner@10+10',
-      'low@20+e0',
-    ]);
+    expect(view.ranges.map((r) => `${r.region.name}@${r.start.toString(16)}+${r.size.toString(16)}`)).toEqual(
+      ['low@0+10', 'inner@10+10', 'low@20+e0'],
+    );
   });
 });
 
@@ -59,8 +57,12 @@ describe('lifetime and structure errors', () => {
     const alias = MemoryRegion.alias('to-a', a, 0, 0x10);
     expect(() => b.addSubregion(0x20, alias)).toThrow(expect.objectContaining({ code: 'ERR_MEMORY_CYCLE' }));
     const c = MemoryRegion.container('c', 0x100);
-    expect(() => c.addSubregion(0, b)).toThrow(expect.objectContaining({ code: 'ERR_MEMORY_ALREADY_ATTACHED' }));
-    expect(() => alias.addSubregion(0, c)).toThrow(expect.objectContaining({ code: 'ERR_MEMORY_ALIAS_SUBREGION' }));
+    expect(() => c.addSubregion(0, b)).toThrow(
+      expect.objectContaining({ code: 'ERR_MEMORY_ALREADY_ATTACHED' }),
+    );
+    expect(() => alias.addSubregion(0, c)).toThrow(
+      expect.objectContaining({ code: 'ERR_MEMORY_ALIAS_SUBREGION' }),
+    );
     expect(() => MemoryRegion.io('big', 2 ** 60, ops)).toThrow(/safe integer/);
   });
 });
