@@ -122,7 +122,7 @@ function renderRegion(
       return;
     }
     if (pos < next.start) view.insert(b, i, makeRange(pos, next.start, mr, pos - base, readonly));
-    pos = next.end < end ? next.end : end;
+    pos = Math.min(next.end, end);
   }
 }
 

@@ -112,7 +112,7 @@ function build(nodes: Node[]): Built {
     } else if (node.kind === 'container') {
       r = MemoryRegion.container(name, node.size);
     } else {
-      aliases.push({ node, parent });
+      aliases.push({ node: node as Extract<Node, { kind: 'alias' }>, parent });
       return;
     }
     if (node.kind !== 'container') leaves.push(r);
