@@ -13,3 +13,4 @@ export type {
 export { SysError, VfioArgumentError, VfioClosedError, VfioDecodeError, VfioError } from './errors.js';
 export { MappedArea, pendingUnmaps } from './mapped-area.js';
 export * as libc from './libc.js';
+export * from './uapi/constants.js';
