@@ -24,6 +24,7 @@ const raw = {
   eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
   poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)'),
   getpagesize: libc.func('int getpagesize(void)'),
+  fcntl: libc.func('fcntl', 'int', ['int', 'int', 'int']),
 };
 
 export const O_RDONLY = 0;
@@ -126,6 +127,31 @@ export function sysMmap(addr: bigint, length: number, prot: number, flags: numbe
 
 export function sysMunmap(addr: bigint, length: number): void {
   if ((raw.munmap(addr, length) as number) < 0) fail('munmap', `0x${addr.toString(16)}, 0x${length.toString(16)} bytes`);
+}
+
+const F_DUPFD_CLOEXEC = 1030;
+
+/** A new fd (close-on-exec) for the same open file: how a backend keeps its own reference to a user's eventfd. */
+export function sysDup(fd: number): number {
+  const r = raw.fcntl(fd, F_DUPFD_CLOEXEC, 0) as number;
+  if (r < 0) fail('fcntl', `F_DUPFD_CLOEXEC of fd ${fd}`);
+  return r;
+}
+
+/** Signals an eventfd (adds 1 to its counter). */
+export function eventfdSignal(fd: number): void {
+  const one = Buffer.alloc(8);
+  one.writeBigUInt64LE(1n);
+  sysWrite(fd, one);
+}
+
+/** Reads and resets an eventfd's counter; 0 when it was not signalled (the fd must be non-blocking). */
+export function eventfdConsume(fd: number): bigint {
+  const buf = Buffer.alloc(8);
+  const n = sysReadTry(fd, buf);
+  if (n === -11) return 0n; // EAGAIN: nothing pending
+  if (n < 0) throw new SysError('read', -n, { detail: `eventfd ${fd}` });
+  return buf.readBigUInt64LE(0);
 }
 
 export function sysMemfdCreate(name: string, flags = MFD_CLOEXEC): number {

@@ -1,0 +1,122 @@
+/**
+ * GPUs whose hardware backdoors QEMU's VFIO quirks exist for. The models
+ * implement the backdoors the way the hardware does, so the quirks (which
+ * replace them with the virtualized config space) have something to hide:
+ *
+ * `sim:nvidia-gpu` (10de, VGA class): BAR0 mirrors configuration space at
+ * 0x88000 (all of it) and 0x1800 (the first 256 bytes); the BAR5 I/O window
+ * (master 0x0, enable 0x4, address 0x8, data 0xC) reaches BAR0 registers
+ * while master & enable & 1.
+ *
+ * `sim:ati-gpu` (1002, VGA class): BAR2 mirrors configuration space at
+ * 0x4000; the BAR4 I/O window (address 0x0, data 0x4) reaches BAR2 registers.
+ */
+import { AddressSpace, MemoryRegion } from '@vfio-ts/memory-core';
+import { ConfigBuilder } from '../config-builder.js';
+import type { ModelBar, DeviceModel, ModelContext } from '../model.js';
+import { optionRom } from './captured.js';
+import { register32 } from './registers.js';
+
+const MiB = 1024 * 1024;
+
+/** An I/O region at `offset` of `bar` that reads and writes configuration space (a hardware mirror). */
+function configMirror(ctx: ModelContext, barIndex: number, offset: number, size: number, name: string): void {
+  const bar = ctx.bar(barIndex);
+  const mirror = MemoryRegion.io(name, size, {
+    read: (o, n) => ctx.configRead(o, n as 1 | 2 | 4),
+    write: (o, v, n) => ctx.configWrite(o, Number(v), n as 1 | 2 | 4),
+    valid: { min: 1, max: 4 },
+    impl: { min: 1, max: 4 },
+  });
+  bar.region.addSubregionOverlap(offset, mirror, 1);
+}
+
+/** The data register of an address/data window onto another BAR's registers. */
+function windowData(
+  ctx: ModelContext,
+  ioBar: number,
+  dataOffset: number,
+  targetBar: number,
+  address: () => number,
+  enabled: () => boolean,
+  name: string,
+): void {
+  const io = ctx.bar(ioBar);
+  const target = ctx.bar(targetBar);
+  const space = new AddressSpace(target.region, `${name} target`);
+  const inRange = (a: number) => a % 4 === 0 && a + 4 <= target.layout.size;
+  register32(io.region, io.memory, dataOffset, name, {
+    read: (m) => (enabled() && inRange(address()) ? space.read(address(), 4) : m.u32[dataOffset / 4]!),
+    write: (value, m) => {
+      if (enabled() && inRange(address())) space.write(address(), value >>> 0, 4);
+      else m.u32[dataOffset / 4] = value >>> 0;
+    },
+  });
+}
+
+export function nvidiaGpuModel(): DeviceModel {
+  const bars: ModelBar[] = [
+    { index: 0, size: 16 * MiB, kind: 'mem32', prefetchable: false },
+    { index: 1, size: 256 * MiB, kind: 'mem64', prefetchable: true },
+    { index: 3, size: 32 * MiB, kind: 'mem64', prefetchable: true },
+    { index: 5, size: 128, kind: 'io', prefetchable: false },
+  ];
+  const config = new ConfigBuilder()
+    .pm()
+    .msi({ vectors: 1, is64: true })
+    .pcie(0)
+    .build({ vendor: 0x10de, device: 0x1db6, subsystemVendor: 0x10de, subsystem: 0x124a, revision: 0xa1, classCode: 0x030000 }, bars, {
+      romSize: 128 * 1024,
+    });
+  return {
+    name: 'nvidia-gpu',
+    config,
+    bars,
+    rom: optionRom(128 * 1024),
+    vga: true,
+    setup(ctx) {
+      configMirror(ctx, 0, 0x88000, ctx.configSize, 'nvidia BAR0 0x88000 config mirror');
+      configMirror(ctx, 0, 0x1800, 0x100, 'nvidia BAR0 0x1800 config mirror');
+      const bar5 = ctx.bar(5).memory;
+      windowData(
+        ctx,
+        5,
+        0xc,
+        0,
+        () => bar5.u32[2]!,
+        () => (bar5.u32[0]! & bar5.u32[1]! & 1) !== 0,
+        'nvidia BAR5 window data',
+      );
+      return { reset: () => {} };
+    },
+  };
+}
+
+export function atiGpuModel(): DeviceModel {
+  const bars: ModelBar[] = [
+    { index: 0, size: 256 * MiB, kind: 'mem64', prefetchable: true },
+    { index: 2, size: 256 * 1024, kind: 'mem64', prefetchable: false },
+    { index: 4, size: 256, kind: 'io', prefetchable: false },
+    { index: 5, size: 256 * 1024, kind: 'mem32', prefetchable: false },
+  ];
+  const config = new ConfigBuilder()
+    .pm()
+    .pcie(0)
+    .msi({ vectors: 1, is64: true })
+    .build({ vendor: 0x1002, device: 0x67df, subsystemVendor: 0x1002, subsystem: 0x0b37, revision: 0xe7, classCode: 0x030000 }, bars, {
+      romSize: 128 * 1024,
+    });
+  return {
+    name: 'ati-gpu',
+    config,
+    bars,
+    rom: optionRom(128 * 1024),
+    vga: true,
+    setup(ctx) {
+      configMirror(ctx, 2, 0x4000, ctx.configSize, 'ati BAR2 0x4000 config mirror');
+      const bar4 = ctx.bar(4).memory;
+      windowData(ctx, 4, 0x4, 2, () => bar4.u32[0]!, () => true, 'ati BAR4 window data');
+      return { reset: () => {} };
+    },
+  };
+}

@@ -1,0 +1,21 @@
+export { builtinModels } from './builtins/index.js';
+export { ConfigBuilder } from './config-builder.js';
+export type { MsiOptions, MsixPlacement, PciIds } from './config-builder.js';
+export { ConfigSpace, findCapabilities } from './config-space.js';
+export type { BarKind, BarLayout, CapabilityLocation } from './config-space.js';
+export { ModelError } from './errors.js';
+export type {
+  DeviceModel,
+  DeviceModelFactory,
+  ModelBar,
+  ModelBarContext,
+  ModelContext,
+  ModelHooks,
+  MsixMode,
+} from './model.js';
+export { loadModel, loadSpecFile, openSimDevice, parseSimSpecifier, simModel } from './open.js';
+export type { SimSpecifier } from './open.js';
+export { SimDevice } from './sim-device.js';
+export type { MsixLayout, SimDeviceOptions } from './sim-device.js';
+export { modelFromSpec, parseDeviceSpec } from './spec.js';
+export type { DeviceSpec } from './spec.js';

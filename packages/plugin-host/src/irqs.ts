@@ -1,0 +1,255 @@
+/**
+ * Interrupts as Linux vfio-pci presents them: IRQ info per index, and
+ * VFIO_DEVICE_SET_IRQS with the kernel's validation and semantics (INTx
+ * automasked with mask/unmask; MSI and MSI-X enabled by attaching eventfds,
+ * exclusive with each other and with INTx; ERR and REQ single triggers; the
+ * disable form count 0 with DATA_NONE|ACTION_TRIGGER). Attached eventfds are
+ * dup'd, as the kernel takes its own reference: the user may close theirs.
+ */
+import {
+  libc,
+  SysError,
+  VFIO_IRQ_INFO_AUTOMASKED,
+  VFIO_IRQ_INFO_EVENTFD,
+  VFIO_IRQ_INFO_MASKABLE,
+  VFIO_IRQ_INFO_NORESIZE,
+  VFIO_PCI_ERR_IRQ_INDEX,
+  VFIO_PCI_INTX_IRQ_INDEX,
+  VFIO_PCI_MSI_IRQ_INDEX,
+  VFIO_PCI_MSIX_IRQ_INDEX,
+  VFIO_PCI_NUM_IRQS,
+  VFIO_PCI_REQ_IRQ_INDEX,
+  type VfioIrqInfo,
+  type VfioIrqSet,
+} from '@vfio-ts/vfio-sys';
+
+const EINVAL = 22;
+const ENOTTY = 25;
+
+export interface IrqCounts {
+  readonly intx: number;
+  readonly msi: number;
+  readonly msix: number;
+  /** The device is PCI Express (the ERR index exists). */
+  readonly pcie: boolean;
+}
+
+/** What delivery needs to know about the device at the moment a vector fires. */
+export interface IrqDeliveryGate {
+  busMaster(): boolean;
+  intxDisabled(): boolean;
+  /** MSI-X: true when the vector is masked (function mask or the entry's mask bit); then its PBA bit is set. */
+  msixMasked(vector: number): boolean;
+  setMsixPending(vector: number, pending: boolean): void;
+}
+
+type Mode = 'none' | 'intx' | 'msi' | 'msix';
+
+function einval(what: string): SysError {
+  return new SysError('ioctl', EINVAL, { detail: `VFIO_DEVICE_SET_IRQS: ${what}` });
+}
+
+export class IrqController {
+  readonly #counts: IrqCounts;
+  readonly #gate: IrqDeliveryGate;
+  #mode: Mode = 'none';
+  /** Per-vector eventfds (our dups) of the active mode; -1 where none. */
+  #vectors: number[] = [];
+  #intxMasked = false;
+  #intxPending = false;
+  #err = -1;
+  #req = -1;
+
+  constructor(counts: IrqCounts, gate: IrqDeliveryGate) {
+    this.#counts = counts;
+    this.#gate = gate;
+  }
+
+  get mode(): Mode {
+    return this.#mode;
+  }
+
+  info(index: number): VfioIrqInfo {
+    if (!Number.isInteger(index) || index < 0 || index >= VFIO_PCI_NUM_IRQS) throw einval(`IRQ index ${index}`);
+    if (index === VFIO_PCI_ERR_IRQ_INDEX && !this.#counts.pcie) {
+      throw new SysError('ioctl', EINVAL, { detail: 'VFIO_DEVICE_GET_IRQ_INFO: ERR index on a non-PCIe device' });
+    }
+    if (index === VFIO_PCI_INTX_IRQ_INDEX) {
+      return { index, flags: VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED, count: this.#count(index) };
+    }
+    return { index, flags: VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE, count: this.#count(index) };
+  }
+
+  set(req: VfioIrqSet): void {
+    const { index, start, count, action, data } = req;
+    if (!Number.isInteger(index) || index < 0 || index >= VFIO_PCI_NUM_IRQS) throw einval(`IRQ index ${index}`);
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0) throw einval('start/count');
+    const max = this.#count(index);
+    if (count === 0) {
+      if (data.type !== 'none' || action !== 'trigger') throw einval('count 0 is only allowed with DATA_NONE|ACTION_TRIGGER');
+    } else if (start >= max || start + count > max) {
+      throw einval(`vectors ${start}..${start + count - 1} beyond the ${max} of index ${index}`);
+    }
+    if (data.type === 'bool' && data.values.length !== count) throw einval('bool data length differs from count');
+    if (data.type === 'eventfd' && data.fds.length !== count) throw einval('eventfd data length differs from count');
+    switch (index) {
+      case VFIO_PCI_INTX_IRQ_INDEX:
+        return this.#setIntx(req);
+      case VFIO_PCI_MSI_IRQ_INDEX:
+      case VFIO_PCI_MSIX_IRQ_INDEX:
+        return this.#setMsi(req, index === VFIO_PCI_MSIX_IRQ_INDEX ? 'msix' : 'msi');
+      case VFIO_PCI_ERR_IRQ_INDEX:
+        if (!this.#counts.pcie) throw new SysError('ioctl', ENOTTY, { detail: 'VFIO_DEVICE_SET_IRQS: ERR on a non-PCIe device' });
+        this.#err = this.#setSingle(req, this.#err);
+        return;
+      default:
+        this.#req = this.#setSingle(req, this.#req);
+    }
+  }
+
+  /** The device asserts an interrupt. */
+  raise(kind: 'intx' | 'msi' | 'msix', vector = 0): void {
+    if (kind === 'intx') {
+      if (this.#mode !== 'intx' || this.#gate.intxDisabled()) return;
+      if (this.#intxMasked) {
+        this.#intxPending = true;
+        return;
+      }
+      this.#intxMasked = true; // AUTOMASKED: the user unmasks after handling
+      signal(this.#vectors[0]);
+      return;
+    }
+    if (this.#mode !== kind || !this.#gate.busMaster()) return; // no bus mastering, no MSI: as hardware
+    if (kind === 'msix' && this.#gate.msixMasked(vector)) {
+      this.#gate.setMsixPending(vector, true);
+      return;
+    }
+    signal(this.#vectors[vector]);
+  }
+
+  /** Releases every eventfd reference and returns to no interrupts. */
+  close(): void {
+    this.#disableVectors();
+    this.#err = release(this.#err);
+    this.#req = release(this.#req);
+  }
+
+  #count(index: number): number {
+    switch (index) {
+      case VFIO_PCI_INTX_IRQ_INDEX:
+        return this.#counts.intx;
+      case VFIO_PCI_MSI_IRQ_INDEX:
+        return this.#counts.msi;
+      case VFIO_PCI_MSIX_IRQ_INDEX:
+        return this.#counts.msix;
+      case VFIO_PCI_ERR_IRQ_INDEX:
+        return this.#counts.pcie ? 1 : 0;
+      case VFIO_PCI_REQ_IRQ_INDEX:
+        return 1;
+      default:
+        return 0;
+    }
+  }
+
+  #setIntx(req: VfioIrqSet): void {
+    const { action, data, count } = req;
+    if (action === 'mask' || action === 'unmask') {
+      if (data.type === 'eventfd') {
+        if (action === 'mask') throw einval('INTx mask through an eventfd');
+        return; // unmask via eventfd (virqfd): accepted; this backend unmasks on SET_IRQS
+      }
+      if (this.#mode !== 'intx') return;
+      const on = data.type === 'none' || data.values[0] === true;
+      if (!on) return;
+      if (action === 'mask') this.#intxMasked = true;
+      else {
+        this.#intxMasked = false;
+        if (this.#intxPending) {
+          this.#intxPending = false;
+          this.raise('intx');
+        }
+      }
+      return;
+    }
+    if (count === 0) {
+      if (this.#mode === 'intx') this.#disableVectors();
+      return;
+    }
+    if (data.type === 'eventfd') {
+      if (this.#mode !== 'none' && this.#mode !== 'intx') throw einval('INTx while MSI/MSI-X is enabled');
+      const fd = data.fds[0]!;
+      if (fd < 0) {
+        this.#disableVectors();
+        return;
+      }
+      const dup = libc.sysDup(fd);
+      this.#disableVectors();
+      this.#mode = 'intx';
+      this.#vectors = [dup];
+      this.#intxMasked = false;
+      this.#intxPending = false;
+      return;
+    }
+    // DATA_NONE / DATA_BOOL trigger: loopback, fire as if the device had.
+    if (this.#mode === 'intx' && (data.type === 'none' || data.values[0])) signal(this.#vectors[0]);
+  }
+
+  #setMsi(req: VfioIrqSet, kind: 'msi' | 'msix'): void {
+    const { action, data, start, count } = req;
+    if (action !== 'trigger') {
+      throw new SysError('ioctl', ENOTTY, { detail: `VFIO_DEVICE_SET_IRQS: ${action} is not supported for ${kind.toUpperCase()}` });
+    }
+    if (count === 0) {
+      if (this.#mode === kind) this.#disableVectors();
+      return;
+    }
+    if (this.#mode !== kind && this.#mode !== 'none') throw einval(`${kind.toUpperCase()} while ${this.#mode.toUpperCase()} is enabled`);
+    if (data.type === 'eventfd') {
+      if (this.#mode !== kind) {
+        this.#mode = kind;
+        this.#vectors = new Array<number>(start + count).fill(-1);
+      } else if (start + count > this.#vectors.length) {
+        throw einval(`vectors beyond the ${this.#vectors.length} enabled`);
+      }
+      data.fds.forEach((fd, i) => {
+        const v = start + i;
+        this.#vectors[v] = release(this.#vectors[v]!);
+        if (fd >= 0) this.#vectors[v] = libc.sysDup(fd);
+      });
+      return;
+    }
+    if (this.#mode !== kind) throw einval(`${kind.toUpperCase()} is not enabled`);
+    for (let i = 0; i < count; i++) {
+      if (data.type === 'none' || data.values[i]) signal(this.#vectors[start + i]);
+    }
+  }
+
+  #setSingle(req: VfioIrqSet, current: number): number {
+    const { action, data, count } = req;
+    if (action !== 'trigger') throw new SysError('ioctl', ENOTTY, { detail: `VFIO_DEVICE_SET_IRQS: ${action} on index ${req.index}` });
+    if (count === 0) return release(current);
+    if (data.type === 'eventfd') {
+      release(current);
+      return data.fds[0]! >= 0 ? libc.sysDup(data.fds[0]!) : -1;
+    }
+    if (data.type === 'none' || data.values[0]) signal(current);
+    return current;
+  }
+
+  #disableVectors(): void {
+    for (const fd of this.#vectors) release(fd);
+    this.#vectors = [];
+    this.#mode = 'none';
+    this.#intxMasked = false;
+    this.#intxPending = false;
+  }
+}
+
+function signal(fd: number | undefined): void {
+  if (fd !== undefined && fd >= 0) libc.eventfdSignal(fd);
+}
+
+function release(fd: number): number {
+  if (fd >= 0) libc.sysClose(fd);
+  return -1;
+}
