@@ -65,13 +65,20 @@ export class ConfigBuilder {
   msi(options: MsiOptions): this {
     const log2 = Math.log2(options.vectors);
     if (!Number.isInteger(log2) || log2 < 0 || log2 > 5) {
-      throw new ModelError('ERR_MODEL_MSI', `MSI vectors must be 1, 2, 4, 8, 16 or 32, not ${options.vectors}`);
+      throw new ModelError(
+        'ERR_MODEL_MSI',
+        `MSI vectors must be 1, 2, 4, 8, 16 or 32, not ${options.vectors}`,
+      );
     }
     const is64 = options.is64 ?? true;
     const mask = options.perVectorMask ?? false;
     const length = 10 + (is64 ? 4 : 0) + (mask ? 10 : 0);
     const flags = (log2 << 1) | (is64 ? PCI_MSI_FLAGS_64BIT : 0) | (mask ? PCI_MSI_FLAGS_MASKBIT : 0);
-    this.#std.push({ id: PCI_CAP_ID_MSI, length: (length + 3) & ~3, write: (b, o) => put(b, o + 2, flags, 2) });
+    this.#std.push({
+      id: PCI_CAP_ID_MSI,
+      length: (length + 3) & ~3,
+      write: (b, o) => put(b, o + 2, flags, 2),
+    });
     return this;
   }
 
@@ -125,15 +132,27 @@ export class ConfigBuilder {
     return this;
   }
 
-  build(ids: PciIds, bars: readonly BarLayout[], options: { romSize?: number; interruptPin?: number } = {}): Uint8Array {
+  build(
+    ids: PciIds,
+    bars: readonly BarLayout[],
+    options: { romSize?: number; interruptPin?: number } = {},
+  ): Uint8Array {
     if (this.#ext.length > 0 && !this.#pcie) {
-      throw new ModelError('ERR_MODEL_CONFIG', 'extended capabilities need a PCI Express capability (config space of 4 KiB)');
+      throw new ModelError(
+        'ERR_MODEL_CONFIG',
+        'extended capabilities need a PCI Express capability (config space of 4 KiB)',
+      );
     }
     const b = new Uint8Array(this.#pcie ? PCI_CFG_SPACE_EXP_SIZE : PCI_CONFIG_SPACE_SIZE);
     put(b, 0x00, ids.vendor, 2);
     put(b, 0x02, ids.device, 2);
     // Firmware leaves decode enabled for the BAR kinds the device has.
-    put(b, PCI_COMMAND, (bars.some((x) => x.kind === 'io') ? 1 : 0) | (bars.some((x) => x.kind !== 'io') ? 2 : 0), 2);
+    put(
+      b,
+      PCI_COMMAND,
+      (bars.some((x) => x.kind === 'io') ? 1 : 0) | (bars.some((x) => x.kind !== 'io') ? 2 : 0),
+      2,
+    );
     b[0x08] = ids.revision ?? 0;
     b[0x09] = ids.classCode & 0xff;
     b[0x0a] = (ids.classCode >> 8) & 0xff;
@@ -161,7 +180,8 @@ export class ConfigBuilder {
     this.#ext.forEach((cap, i) => {
       const last = i === this.#ext.length - 1;
       const length = (4 + cap.body.length + 3) & ~3;
-      if (ext + length > PCI_CFG_SPACE_EXP_SIZE) throw new ModelError('ERR_MODEL_CONFIG', 'extended capabilities do not fit');
+      if (ext + length > PCI_CFG_SPACE_EXP_SIZE)
+        throw new ModelError('ERR_MODEL_CONFIG', 'extended capabilities do not fit');
       const next = last ? 0 : ext + length;
       put(b, ext, (cap.id | (cap.version << 16) | (next << 20)) >>> 0, 4);
       b.set(cap.body, ext + 4);

@@ -44,7 +44,10 @@ export interface CapabilityLocation {
 /** Type bits of a BAR register (the low bits hardware keeps whatever is written). */
 export function barTypeBits(bar: BarLayout): number {
   if (bar.kind === 'io') return PCI_BASE_ADDRESS_SPACE_IO;
-  return (bar.kind === 'mem64' ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) | (bar.prefetchable ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
+  return (
+    (bar.kind === 'mem64' ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |
+    (bar.prefetchable ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0)
+  );
 }
 
 /** Walks the standard capability list: at most 48 entries, each offset visited once. */
@@ -123,7 +126,8 @@ export class ConfigSpace {
     }
     // BAR and ROM registers: what was written is masked to the decoded bits, as sizing requires.
     for (let reg = PCI_BASE_ADDRESS_0; reg <= PCI_ROM_ADDRESS; reg += 4) {
-      if (reg + 4 > offset && reg < offset + data.length && (reg < 0x28 || reg === PCI_ROM_ADDRESS)) this.#fixupAddressRegister(reg);
+      if (reg + 4 > offset && reg < offset + data.length && (reg < 0x28 || reg === PCI_ROM_ADDRESS))
+        this.#fixupAddressRegister(reg);
     }
   }
 
@@ -144,9 +148,9 @@ export class ConfigSpace {
 
   #fixupAddressRegister(reg: number): void {
     if (reg === PCI_ROM_ADDRESS) {
-      if (this.romSize === 0) return this.#set32(reg, 0);
       const v = this.read(reg, 4);
-      return this.#set32(reg, (v & ~(this.romSize - 1) & 0xfffff800) | (v & 1));
+      this.#set32(reg, this.romSize === 0 ? 0 : (v & ~(this.romSize - 1) & 0xfffff800) | (v & 1));
+      return;
     }
     const index = (reg - PCI_BASE_ADDRESS_0) / 4;
     const bar = this.bars[index];
@@ -154,7 +158,8 @@ export class ConfigSpace {
     if (!bar) {
       if (lower?.kind === 'mem64') {
         // The upper half of a 64-bit BAR: its bits above the size are writable.
-        const mask = lower.size > 2 ** 32 ? Number(BigInt.asUintN(32, ~BigInt(lower.size - 1) >> 32n)) : 0xffffffff;
+        const mask =
+          lower.size > 2 ** 32 ? Number(BigInt.asUintN(32, ~BigInt(lower.size - 1) >> 32n)) : 0xffffffff;
         this.#set32(reg, this.read(reg, 4) & mask);
       } else {
         this.#set32(reg, 0);

@@ -1,8 +1,8 @@
 export { builtinModels } from './builtins/index.js';
-export { ConfigBuilder } from './config-builder.js';
 export type { MsiOptions, MsixPlacement, PciIds } from './config-builder.js';
-export { ConfigSpace, findCapabilities } from './config-space.js';
+export { ConfigBuilder } from './config-builder.js';
 export type { BarKind, BarLayout, CapabilityLocation } from './config-space.js';
+export { ConfigSpace, findCapabilities } from './config-space.js';
 export { ModelError } from './errors.js';
 export type {
   DeviceModel,
@@ -13,9 +13,9 @@ export type {
   ModelHooks,
   MsixMode,
 } from './model.js';
-export { loadModel, loadSpecFile, openSimDevice, parseSimSpecifier, simModel } from './open.js';
 export type { SimSpecifier } from './open.js';
-export { SimDevice } from './sim-device.js';
+export { loadModel, loadSpecFile, openSimDevice, parseSimSpecifier, simModel } from './open.js';
 export type { MsixLayout, SimDeviceOptions } from './sim-device.js';
-export { modelFromSpec, parseDeviceSpec } from './spec.js';
+export { SimDevice } from './sim-device.js';
 export type { DeviceSpec } from './spec.js';
+export { modelFromSpec, parseDeviceSpec } from './spec.js';

@@ -70,36 +70,51 @@ export class IrqController {
   }
 
   info(index: number): VfioIrqInfo {
-    if (!Number.isInteger(index) || index < 0 || index >= VFIO_PCI_NUM_IRQS) throw einval(`IRQ index ${index}`);
+    if (!Number.isInteger(index) || index < 0 || index >= VFIO_PCI_NUM_IRQS)
+      throw einval(`IRQ index ${index}`);
     if (index === VFIO_PCI_ERR_IRQ_INDEX && !this.#counts.pcie) {
-      throw new SysError('ioctl', EINVAL, { detail: 'VFIO_DEVICE_GET_IRQ_INFO: ERR index on a non-PCIe device' });
+      throw new SysError('ioctl', EINVAL, {
+        detail: 'VFIO_DEVICE_GET_IRQ_INFO: ERR index on a non-PCIe device',
+      });
     }
     if (index === VFIO_PCI_INTX_IRQ_INDEX) {
-      return { index, flags: VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED, count: this.#count(index) };
+      return {
+        index,
+        flags: VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED,
+        count: this.#count(index),
+      };
     }
     return { index, flags: VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE, count: this.#count(index) };
   }
 
   set(req: VfioIrqSet): void {
     const { index, start, count, action, data } = req;
-    if (!Number.isInteger(index) || index < 0 || index >= VFIO_PCI_NUM_IRQS) throw einval(`IRQ index ${index}`);
-    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0) throw einval('start/count');
+    if (!Number.isInteger(index) || index < 0 || index >= VFIO_PCI_NUM_IRQS)
+      throw einval(`IRQ index ${index}`);
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0)
+      throw einval('start/count');
     const max = this.#count(index);
     if (count === 0) {
-      if (data.type !== 'none' || action !== 'trigger') throw einval('count 0 is only allowed with DATA_NONE|ACTION_TRIGGER');
+      if (data.type !== 'none' || action !== 'trigger')
+        throw einval('count 0 is only allowed with DATA_NONE|ACTION_TRIGGER');
     } else if (start >= max || start + count > max) {
       throw einval(`vectors ${start}..${start + count - 1} beyond the ${max} of index ${index}`);
     }
-    if (data.type === 'bool' && data.values.length !== count) throw einval('bool data length differs from count');
-    if (data.type === 'eventfd' && data.fds.length !== count) throw einval('eventfd data length differs from count');
+    if (data.type === 'bool' && data.values.length !== count)
+      throw einval('bool data length differs from count');
+    if (data.type === 'eventfd' && data.fds.length !== count)
+      throw einval('eventfd data length differs from count');
     switch (index) {
       case VFIO_PCI_INTX_IRQ_INDEX:
-        return this.#setIntx(req);
+        this.#setIntx(req);
+        return;
       case VFIO_PCI_MSI_IRQ_INDEX:
       case VFIO_PCI_MSIX_IRQ_INDEX:
-        return this.#setMsi(req, index === VFIO_PCI_MSIX_IRQ_INDEX ? 'msix' : 'msi');
+        this.#setMsi(req, index === VFIO_PCI_MSIX_IRQ_INDEX ? 'msix' : 'msi');
+        return;
       case VFIO_PCI_ERR_IRQ_INDEX:
-        if (!this.#counts.pcie) throw new SysError('ioctl', ENOTTY, { detail: 'VFIO_DEVICE_SET_IRQS: ERR on a non-PCIe device' });
+        if (!this.#counts.pcie)
+          throw new SysError('ioctl', ENOTTY, { detail: 'VFIO_DEVICE_SET_IRQS: ERR on a non-PCIe device' });
         this.#err = this.#setSingle(req, this.#err);
         return;
       default:
@@ -197,13 +212,16 @@ export class IrqController {
   #setMsi(req: VfioIrqSet, kind: 'msi' | 'msix'): void {
     const { action, data, start, count } = req;
     if (action !== 'trigger') {
-      throw new SysError('ioctl', ENOTTY, { detail: `VFIO_DEVICE_SET_IRQS: ${action} is not supported for ${kind.toUpperCase()}` });
+      throw new SysError('ioctl', ENOTTY, {
+        detail: `VFIO_DEVICE_SET_IRQS: ${action} is not supported for ${kind.toUpperCase()}`,
+      });
     }
     if (count === 0) {
       if (this.#mode === kind) this.#disableVectors();
       return;
     }
-    if (this.#mode !== kind && this.#mode !== 'none') throw einval(`${kind.toUpperCase()} while ${this.#mode.toUpperCase()} is enabled`);
+    if (this.#mode !== kind && this.#mode !== 'none')
+      throw einval(`${kind.toUpperCase()} while ${this.#mode.toUpperCase()} is enabled`);
     if (data.type === 'eventfd') {
       if (this.#mode !== kind) {
         this.#mode = kind;
@@ -226,7 +244,10 @@ export class IrqController {
 
   #setSingle(req: VfioIrqSet, current: number): number {
     const { action, data, count } = req;
-    if (action !== 'trigger') throw new SysError('ioctl', ENOTTY, { detail: `VFIO_DEVICE_SET_IRQS: ${action} on index ${req.index}` });
+    if (action !== 'trigger')
+      throw new SysError('ioctl', ENOTTY, {
+        detail: `VFIO_DEVICE_SET_IRQS: ${action} on index ${req.index}`,
+      });
     if (count === 0) return release(current);
     if (data.type === 'eventfd') {
       release(current);

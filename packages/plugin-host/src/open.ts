@@ -9,20 +9,30 @@ import { pathToFileURL } from 'node:url';
 import { builtinModels } from './builtins/index.js';
 import { ModelError } from './errors.js';
 import type { DeviceModel, DeviceModelFactory } from './model.js';
-import { type SimDeviceOptions, SimDevice } from './sim-device.js';
+import { SimDevice, type SimDeviceOptions } from './sim-device.js';
 import { modelFromSpec, parseDeviceSpec } from './spec.js';
 
-export type SimSpecifier = { readonly kind: 'builtin'; readonly name: string } | { readonly kind: 'spec-file'; readonly path: string };
+export type SimSpecifier =
+  | { readonly kind: 'builtin'; readonly name: string }
+  | { readonly kind: 'spec-file'; readonly path: string };
 
 /** Parses `sim:<name>` or `sim:<path>.json`. */
 export function parseSimSpecifier(text: string): SimSpecifier {
   if (!text.startsWith('sim:') || text.length === 4) {
-    throw new ModelError('ERR_SIM_SPECIFIER', `"${text}" is not a simulated device`, 'use sim:<name> (one of ' + Object.keys(builtinModels).join(', ') + ') or sim:<path>.json');
+    throw new ModelError(
+      'ERR_SIM_SPECIFIER',
+      `"${text}" is not a simulated device`,
+      `use sim:<name> (one of ${Object.keys(builtinModels).join(', ')}) or sim:<path>.json`,
+    );
   }
   const rest = text.slice(4);
   if (rest.endsWith('.json')) return { kind: 'spec-file', path: rest };
   if (!(rest in builtinModels)) {
-    throw new ModelError('ERR_SIM_UNKNOWN_MODEL', `there is no built-in model "${rest}"`, `use one of: ${Object.keys(builtinModels).join(', ')}, or sim:<path>.json`);
+    throw new ModelError(
+      'ERR_SIM_UNKNOWN_MODEL',
+      `there is no built-in model "${rest}"`,
+      `use one of: ${Object.keys(builtinModels).join(', ')}, or sim:<path>.json`,
+    );
   }
   return { kind: 'builtin', name: rest };
 }
@@ -34,13 +44,20 @@ export function loadSpecFile(path: string): DeviceModel {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new ModelError('ERR_SPEC_FILE', `cannot read device spec file ${path} (${code})`, 'check the path; it is relative to the current directory');
+    throw new ModelError(
+      'ERR_SPEC_FILE',
+      `cannot read device spec file ${path} (${code})`,
+      'check the path; it is relative to the current directory',
+    );
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new ModelError('ERR_MODEL_SPEC', `device spec file ${path} is not valid JSON: ${(err as Error).message}`);
+    throw new ModelError(
+      'ERR_MODEL_SPEC',
+      `device spec file ${path} is not valid JSON: ${(err as Error).message}`,
+    );
   }
   return modelFromSpec(parseDeviceSpec(json, `device spec file ${path}`));
 }
@@ -60,7 +77,10 @@ export function openSimDevice(specifier: string, options: SimDeviceOptions = {})
  * Loads a plugin: a module (package specifier, or a file path) whose default
  * export or `model` export is a function building a DeviceModel.
  */
-export async function loadModel(specifierOrPath: string, options?: Record<string, unknown>): Promise<DeviceModel> {
+export async function loadModel(
+  specifierOrPath: string,
+  options?: Record<string, unknown>,
+): Promise<DeviceModel> {
   const target =
     specifierOrPath.startsWith('.') || isAbsolute(specifierOrPath)
       ? pathToFileURL(resolve(specifierOrPath)).href
@@ -69,15 +89,30 @@ export async function loadModel(specifierOrPath: string, options?: Record<string
   try {
     mod = (await import(target)) as Record<string, unknown>;
   } catch (err) {
-    throw new ModelError('ERR_PLUGIN_LOAD', `cannot load device model plugin ${specifierOrPath}: ${(err as Error).message}`);
+    throw new ModelError(
+      'ERR_PLUGIN_LOAD',
+      `cannot load device model plugin ${specifierOrPath}: ${(err as Error).message}`,
+    );
   }
   const factory = (mod.default ?? mod.model) as DeviceModelFactory | undefined;
   if (typeof factory !== 'function') {
-    throw new ModelError('ERR_PLUGIN_EXPORT', `plugin ${specifierOrPath} exports no model factory`, 'export a function returning a DeviceModel as default or as "model"');
+    throw new ModelError(
+      'ERR_PLUGIN_EXPORT',
+      `plugin ${specifierOrPath} exports no model factory`,
+      'export a function returning a DeviceModel as default or as "model"',
+    );
   }
   const model = factory(options);
-  if (!model || typeof model !== 'object' || !(model.config instanceof Uint8Array) || !Array.isArray(model.bars)) {
-    throw new ModelError('ERR_PLUGIN_EXPORT', `plugin ${specifierOrPath}: its factory did not return a DeviceModel (name, config bytes, bars)`);
+  if (
+    !model ||
+    typeof model !== 'object' ||
+    !(model.config instanceof Uint8Array) ||
+    !Array.isArray(model.bars)
+  ) {
+    throw new ModelError(
+      'ERR_PLUGIN_EXPORT',
+      `plugin ${specifierOrPath}: its factory did not return a DeviceModel (name, config bytes, bars)`,
+    );
   }
   return model;
 }

@@ -134,11 +134,17 @@ export class SimDevice implements VfioDeviceIo {
     this.msixMode = options.msixMode ?? model.msixMode ?? 'mappable';
     this.pageSize = options.pageSize ?? model.pageSize ?? 4096;
     if (this.pageSize !== 4096 && this.pageSize !== 65536) {
-      throw new ModelError('ERR_MODEL_PAGE_SIZE', `emulated page size must be 4096 or 65536, not ${this.pageSize}`);
+      throw new ModelError(
+        'ERR_MODEL_PAGE_SIZE',
+        `emulated page size must be 4096 or 65536, not ${this.pageSize}`,
+      );
     }
     const rom = model.rom ?? null;
     if (rom && (rom.length & (rom.length - 1)) !== 0) {
-      throw new ModelError('ERR_MODEL_ROM', `ROM of ${name} is ${rom.length} bytes; a ROM BAR size is a power of two`);
+      throw new ModelError(
+        'ERR_MODEL_ROM',
+        `ROM of ${name} is ${rom.length} bytes; a ROM BAR size is a power of two`,
+      );
     }
     this.#rom = rom;
     this.#config = new ConfigSpace(model.config, model.bars, rom?.length ?? 0);
@@ -187,7 +193,8 @@ export class SimDevice implements VfioDeviceIo {
 
   regionInfo(index: number): VfioRegionInfo {
     this.#live();
-    const fdOffset = Number.isInteger(index) && index >= 0 && index < VFIO_PCI_NUM_REGIONS ? vfioPciIndexToOffset(index) : 0;
+    const fdOffset =
+      Number.isInteger(index) && index >= 0 && index < VFIO_PCI_NUM_REGIONS ? vfioPciIndexToOffset(index) : 0;
     const info = (flags: number, size: number, capabilities: RegionCapability[] = []): VfioRegionInfo => ({
       index,
       flags: capabilities.length > 0 ? flags | VFIO_REGION_INFO_FLAG_CAPS : flags,
@@ -195,13 +202,17 @@ export class SimDevice implements VfioDeviceIo {
       fdOffset,
       capabilities,
     });
-    if (index === VFIO_PCI_CONFIG_REGION_INDEX) return info(VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, this.#config.size);
-    if (index === VFIO_PCI_ROM_REGION_INDEX) return info(this.#rom ? VFIO_REGION_INFO_FLAG_READ : 0, this.#rom?.length ?? 0);
+    if (index === VFIO_PCI_CONFIG_REGION_INDEX)
+      return info(VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, this.#config.size);
+    if (index === VFIO_PCI_ROM_REGION_INDEX)
+      return info(this.#rom ? VFIO_REGION_INFO_FLAG_READ : 0, this.#rom?.length ?? 0);
     if (index === VFIO_PCI_VGA_REGION_INDEX) {
-      if (!this.model.vga) fail('ioctl', EINVAL, `VFIO_DEVICE_GET_REGION_INFO: ${this.name} has no VGA region`);
+      if (!this.model.vga)
+        fail('ioctl', EINVAL, `VFIO_DEVICE_GET_REGION_INFO: ${this.name} has no VGA region`);
       return info(VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, VGA_REGION_SIZE);
     }
-    if (!Number.isInteger(index) || index < 0 || index > 5) fail('ioctl', EINVAL, `VFIO_DEVICE_GET_REGION_INFO: region index ${index}`);
+    if (!Number.isInteger(index) || index < 0 || index > 5)
+      fail('ioctl', EINVAL, `VFIO_DEVICE_GET_REGION_INFO: region index ${index}`);
     const bar = this.#bars[index];
     if (!bar) return info(0, 0);
     const rw = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
@@ -209,13 +220,17 @@ export class SimDevice implements VfioDeviceIo {
     if (this.msix?.tableBar !== index) return info(rw | VFIO_REGION_INFO_FLAG_MMAP, bar.layout.size);
     switch (this.msixMode) {
       case 'mappable':
-        return info(rw | VFIO_REGION_INFO_FLAG_MMAP, bar.layout.size, [{ kind: 'msix-mappable', id: 3, version: 1 }]);
+        return info(rw | VFIO_REGION_INFO_FLAG_MMAP, bar.layout.size, [
+          { kind: 'msix-mappable', id: 3, version: 1 },
+        ]);
       case 'mmap-no-cap':
         return info(rw | VFIO_REGION_INFO_FLAG_MMAP, bar.layout.size);
       default: {
         const areas = this.#sparseAreas(bar);
         if (areas.length === 0) return info(rw, bar.layout.size);
-        return info(rw | VFIO_REGION_INFO_FLAG_MMAP, bar.layout.size, [{ kind: 'sparse-mmap', id: 1, version: 1, areas }]);
+        return info(rw | VFIO_REGION_INFO_FLAG_MMAP, bar.layout.size, [
+          { kind: 'sparse-mmap', id: 1, version: 1, areas },
+        ]);
       }
     }
   }
@@ -235,8 +250,10 @@ export class SimDevice implements VfioDeviceIo {
 
   regionRead64(index: number, offset: number): bigint {
     const target = this.#access(index, offset, 8, false);
-    if (target === 'config') return BigInt(this.#config.read(offset, 4)) | (BigInt(this.#config.read(offset + 4, 4)) << 32n);
-    if (target === 'rom') return BigInt(readLE(this.#rom!, offset, 4)) | (BigInt(readLE(this.#rom!, offset + 4, 4)) << 32n);
+    if (target === 'config')
+      return BigInt(this.#config.read(offset, 4)) | (BigInt(this.#config.read(offset + 4, 4)) << 32n);
+    if (target === 'rom')
+      return BigInt(readLE(this.#rom!, offset, 4)) | (BigInt(readLE(this.#rom!, offset + 4, 4)) << 32n);
     if (target === 'vga') return 0n;
     if (target === 'hidden') return 0xffff_ffff_ffff_ffffn;
     return target.space.read64(offset);
@@ -283,19 +300,39 @@ export class SimDevice implements VfioDeviceIo {
     if (!bar || (info.flags & VFIO_REGION_INFO_FLAG_MMAP) === 0) {
       fail('mmap', EINVAL, `${this.name} region ${index} is not mmap-able`);
     }
-    if (prot.write && (info.flags & VFIO_REGION_INFO_FLAG_WRITE) === 0) fail('mmap', EINVAL, `region ${index} is read-only`);
+    if (prot.write && (info.flags & VFIO_REGION_INFO_FLAG_WRITE) === 0)
+      fail('mmap', EINVAL, `region ${index} is read-only`);
     if (!Number.isSafeInteger(offset) || offset < 0 || offset % this.pageSize !== 0) {
-      fail('mmap', EINVAL, `offset 0x${offset.toString(16)} of region ${index} is not aligned to the ${this.pageSize}-byte page`);
+      fail(
+        'mmap',
+        EINVAL,
+        `offset 0x${offset.toString(16)} of region ${index} is not aligned to the ${this.pageSize}-byte page`,
+      );
     }
     if (!Number.isSafeInteger(size) || size <= 0 || offset + size > bar.backingSize) {
       fail('mmap', EINVAL, `0x${size.toString(16)} bytes at 0x${offset.toString(16)} exceed region ${index}`);
     }
     const sparse = info.capabilities.find((c) => c.kind === 'sparse-mmap');
-    if (sparse && !sparse.areas.some((a) => offset >= a.offset && offset + size <= alignUp(a.offset + a.size, this.pageSize))) {
+    if (
+      sparse &&
+      !sparse.areas.some(
+        (a) => offset >= a.offset && offset + size <= alignUp(a.offset + a.size, this.pageSize),
+      )
+    ) {
       // Kernels that report sparse areas refuse mmaps overlapping the MSI-X table.
-      fail('mmap', EINVAL, `0x${size.toString(16)} bytes at 0x${offset.toString(16)} overlap the MSI-X table of region ${index}`);
+      fail(
+        'mmap',
+        EINVAL,
+        `0x${size.toString(16)} bytes at 0x${offset.toString(16)} overlap the MSI-X table of region ${index}`,
+      );
     }
-    return MappedArea.map(bar.memfd, offset, size, prot, `${this.name} region ${index} +0x${offset.toString(16)}`);
+    return MappedArea.map(
+      bar.memfd,
+      offset,
+      size,
+      prot,
+      `${this.name} region ${index} +0x${offset.toString(16)}`,
+    );
   }
 
   setIrqs(request: VfioIrqSet): void {
@@ -305,7 +342,8 @@ export class SimDevice implements VfioDeviceIo {
 
   reset(): void {
     this.#live();
-    if (!this.#hooksHaveReset()) fail('ioctl', EINVAL, `VFIO_DEVICE_RESET: ${this.name} does not support reset`);
+    if (!this.#hooksHaveReset())
+      fail('ioctl', EINVAL, `VFIO_DEVICE_RESET: ${this.name} does not support reset`);
     this.#config.reset();
     for (const bar of this.#bars) bar?.memory.u8.fill(0);
     if (this.msix) this.#initMsixTable();
@@ -334,7 +372,10 @@ export class SimDevice implements VfioDeviceIo {
   #backBar(layout: BarLayout & { mappable?: boolean }): BarBacking {
     const { index, size, kind } = layout;
     if (!Number.isSafeInteger(size) || size < (kind === 'io' ? 4 : 16) || (size & (size - 1)) !== 0) {
-      throw new ModelError('ERR_MODEL_BAR', `BAR ${index} of ${this.name}: size ${size} is not a power of two >= ${kind === 'io' ? 4 : 16}`);
+      throw new ModelError(
+        'ERR_MODEL_BAR',
+        `BAR ${index} of ${this.name}: size ${size} is not a power of two >= ${kind === 'io' ? 4 : 16}`,
+      );
     }
     const name = `${this.name} BAR ${index}`;
     if (kind === 'io') {
@@ -354,7 +395,13 @@ export class SimDevice implements VfioDeviceIo {
     const memfd = libc.sysMemfdCreate(name);
     try {
       libc.sysFtruncate(memfd, backingSize);
-      const ownMapping = MappedArea.map(memfd, 0, backingSize, { read: true, write: true }, `${name} (model)`);
+      const ownMapping = MappedArea.map(
+        memfd,
+        0,
+        backingSize,
+        { read: true, write: true },
+        `${name} (model)`,
+      );
       const region = MemoryRegion.ramDevice(name, size, ownMapping);
       return {
         layout,
@@ -429,12 +476,21 @@ export class SimDevice implements VfioDeviceIo {
   }
 
   /** Validates an access like vfio-pci's read/write paths and says what serves it. */
-  #access(index: number, offset: number, size: number, write: boolean): BarBacking | 'config' | 'rom' | 'vga' | 'hidden' {
+  #access(
+    index: number,
+    offset: number,
+    size: number,
+    write: boolean,
+  ): BarBacking | 'config' | 'rom' | 'vga' | 'hidden' {
     this.#live();
     const info = this.regionInfo(index);
     const syscall = write ? 'pwrite' : 'pread';
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + size > info.size) {
-      fail(syscall, EINVAL, `${size} bytes at 0x${offset.toString(16)} of ${this.name} region ${index} (size 0x${info.size.toString(16)})`);
+      fail(
+        syscall,
+        EINVAL,
+        `${size} bytes at 0x${offset.toString(16)} of ${this.name} region ${index} (size 0x${info.size.toString(16)})`,
+      );
     }
     if ((info.flags & (write ? VFIO_REGION_INFO_FLAG_WRITE : VFIO_REGION_INFO_FLAG_READ)) === 0) {
       fail(syscall, EINVAL, `${this.name} region ${index} is not ${write ? 'writable' : 'readable'}`);
@@ -445,10 +501,19 @@ export class SimDevice implements VfioDeviceIo {
     const bar = this.#bars[index]!;
     const command = this.#config.read(PCI_COMMAND, 2);
     if ((command & (bar.layout.kind === 'io' ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY)) === 0) {
-      fail(syscall, EIO, `${this.name} BAR ${index}: ${bar.layout.kind === 'io' ? 'I/O' : 'memory'} decode is disabled in the command register`);
+      fail(
+        syscall,
+        EIO,
+        `${this.name} BAR ${index}: ${bar.layout.kind === 'io' ? 'I/O' : 'memory'} decode is disabled in the command register`,
+      );
     }
     const m = this.msix;
-    if (m && m.tableBar === index && offset < m.tableOffset + m.vectors * PCI_MSIX_ENTRY_SIZE && offset + size > m.tableOffset) {
+    if (
+      m &&
+      m.tableBar === index &&
+      offset < m.tableOffset + m.vectors * PCI_MSIX_ENTRY_SIZE &&
+      offset + size > m.tableOffset
+    ) {
       return 'hidden'; // vfio-pci keeps the MSI-X table from read/write: reads all ones, writes dropped
     }
     return bar;

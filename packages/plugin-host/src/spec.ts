@@ -28,7 +28,10 @@ const integer = z.union([z.number(), z.string()]).transform((raw, ctx) => {
     value = m ? Number(m[1]) * (m[2] ? UNITS[m[2].toUpperCase()]! : 1) : Number.NaN;
   }
   if (!Number.isSafeInteger(value) || value < 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a non-negative integer (number, "0x..." or "16K"), got ${JSON.stringify(raw)}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a non-negative integer (number, "0x..." or "16K"), got ${JSON.stringify(raw)}`,
+    });
     return z.NEVER;
   }
   return value;
@@ -37,9 +40,12 @@ const integer = z.union([z.number(), z.string()]).transform((raw, ctx) => {
 const bounded = (max: number, what: string) =>
   integer.refine((v) => v <= max, { message: `expected ${what} (at most 0x${max.toString(16)})` });
 
-const powerOfTwo = integer.refine((v) => v > 0 && (v & (v - 1)) === 0 || (v > 2 ** 31 && Math.log2(v) % 1 === 0), {
-  message: 'expected a power of two',
-});
+const powerOfTwo = integer.refine(
+  (v) => (v > 0 && (v & (v - 1)) === 0) || (v > 2 ** 31 && Math.log2(v) % 1 === 0),
+  {
+    message: 'expected a power of two',
+  },
+);
 
 const barSchema = z.strictObject({
   index: z.number().int().min(0).max(5),
@@ -63,7 +69,18 @@ const specSchema = z
     bars: z.array(barSchema).max(6),
     rom: z.strictObject({ size: powerOfTwo }).optional(),
     interruptPin: z.number().int().min(0).max(4).optional(),
-    msi: z.strictObject({ vectors: z.union([z.literal(1), z.literal(2), z.literal(4), z.literal(8), z.literal(16), z.literal(32)]) }).optional(),
+    msi: z
+      .strictObject({
+        vectors: z.union([
+          z.literal(1),
+          z.literal(2),
+          z.literal(4),
+          z.literal(8),
+          z.literal(16),
+          z.literal(32),
+        ]),
+      })
+      .optional(),
     msix: z
       .strictObject({
         vectors: z.number().int().min(1).max(2048),
@@ -75,40 +92,105 @@ const specSchema = z
     pcie: z.boolean().optional(),
     pageSize: z.union([z.literal(4096), z.literal(65536)]).optional(),
     registers: z
-      .array(z.strictObject({ bar: z.number().int().min(0).max(5), offset: integer, size: z.union([z.literal(1), z.literal(2), z.literal(4)]), value: integer }))
+      .array(
+        z.strictObject({
+          bar: z.number().int().min(0).max(5),
+          offset: integer,
+          size: z.union([z.literal(1), z.literal(2), z.literal(4)]),
+          value: integer,
+        }),
+      )
       .optional(),
   })
   .superRefine((spec, ctx) => {
     const byIndex = new Map<number, number>();
     spec.bars.forEach((bar, i) => {
       const clash = byIndex.get(bar.index);
-      if (clash !== undefined) ctx.addIssue({ code: 'custom', path: ['bars', i, 'index'], message: `BAR ${bar.index} is already defined by bars[${clash}]` });
+      if (clash !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bars', i, 'index'],
+          message: `BAR ${bar.index} is already defined by bars[${clash}]`,
+        });
       byIndex.set(bar.index, i);
       if (bar.type === 'mem64') {
-        if (bar.index === 5) ctx.addIssue({ code: 'custom', path: ['bars', i, 'index'], message: 'a 64-bit BAR takes two registers; BAR 5 has no upper half' });
+        if (bar.index === 5)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['bars', i, 'index'],
+            message: 'a 64-bit BAR takes two registers; BAR 5 has no upper half',
+          });
         byIndex.set(bar.index + 1, i);
       }
-      if (bar.type === 'io' && bar.size > 256) ctx.addIssue({ code: 'custom', path: ['bars', i, 'size'], message: `expected an I/O BAR of at most 256 bytes, got ${bar.size}` });
-      if (bar.type !== 'io' && bar.size < 16) ctx.addIssue({ code: 'custom', path: ['bars', i, 'size'], message: `expected a memory BAR of at least 16 bytes, got ${bar.size}` });
-      if (bar.type === 'mem32' && bar.size > 2 ** 31) ctx.addIssue({ code: 'custom', path: ['bars', i, 'size'], message: 'expected a 32-bit BAR of at most 2G; use "mem64"' });
+      if (bar.type === 'io' && bar.size > 256)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bars', i, 'size'],
+          message: `expected an I/O BAR of at most 256 bytes, got ${bar.size}`,
+        });
+      if (bar.type !== 'io' && bar.size < 16)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bars', i, 'size'],
+          message: `expected a memory BAR of at least 16 bytes, got ${bar.size}`,
+        });
+      if (bar.type === 'mem32' && bar.size > 2 ** 31)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bars', i, 'size'],
+          message: 'expected a 32-bit BAR of at most 2G; use "mem64"',
+        });
     });
     const barOf = (index: number) => spec.bars.find((b) => b.index === index);
     if (spec.msix) {
       const entries = spec.msix.vectors * 16;
       const pbaBytes = Math.ceil(spec.msix.vectors / 64) * 8;
-      for (const [key, bytes, align] of [['table', entries, 8], ['pba', pbaBytes, 8]] as const) {
+      for (const [key, bytes, align] of [
+        ['table', entries, 8],
+        ['pba', pbaBytes, 8],
+      ] as const) {
         const p = spec.msix[key];
         const bar = barOf(p.bar);
-        if (!bar || bar.type === 'io') ctx.addIssue({ code: 'custom', path: ['msix', key, 'bar'], message: `expected a memory BAR defined in "bars", got BAR ${p.bar}` });
-        else if (p.offset % align !== 0) ctx.addIssue({ code: 'custom', path: ['msix', key, 'offset'], message: `expected an offset aligned to ${align} bytes, got 0x${p.offset.toString(16)}` });
-        else if (p.offset + bytes > bar.size) ctx.addIssue({ code: 'custom', path: ['msix', key, 'offset'], message: `the ${key} (0x${bytes.toString(16)} bytes at 0x${p.offset.toString(16)}) does not fit in BAR ${p.bar} of 0x${bar.size.toString(16)} bytes` });
+        if (!bar || bar.type === 'io')
+          ctx.addIssue({
+            code: 'custom',
+            path: ['msix', key, 'bar'],
+            message: `expected a memory BAR defined in "bars", got BAR ${p.bar}`,
+          });
+        else if (p.offset % align !== 0)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['msix', key, 'offset'],
+            message: `expected an offset aligned to ${align} bytes, got 0x${p.offset.toString(16)}`,
+          });
+        else if (p.offset + bytes > bar.size)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['msix', key, 'offset'],
+            message: `the ${key} (0x${bytes.toString(16)} bytes at 0x${p.offset.toString(16)}) does not fit in BAR ${p.bar} of 0x${bar.size.toString(16)} bytes`,
+          });
       }
     }
     spec.registers?.forEach((r, i) => {
       const bar = barOf(r.bar);
-      if (!bar) ctx.addIssue({ code: 'custom', path: ['registers', i, 'bar'], message: `expected a BAR defined in "bars", got BAR ${r.bar}` });
-      else if (r.offset % r.size !== 0 || r.offset + r.size > bar.size) ctx.addIssue({ code: 'custom', path: ['registers', i, 'offset'], message: `expected an offset aligned to ${r.size} inside BAR ${r.bar} (0x${bar.size.toString(16)} bytes), got 0x${r.offset.toString(16)}` });
-      if (r.value >= 2 ** (8 * r.size)) ctx.addIssue({ code: 'custom', path: ['registers', i, 'value'], message: `expected a value that fits ${r.size} bytes, got 0x${r.value.toString(16)}` });
+      if (!bar)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['registers', i, 'bar'],
+          message: `expected a BAR defined in "bars", got BAR ${r.bar}`,
+        });
+      else if (r.offset % r.size !== 0 || r.offset + r.size > bar.size)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['registers', i, 'offset'],
+          message: `expected an offset aligned to ${r.size} inside BAR ${r.bar} (0x${bar.size.toString(16)} bytes), got 0x${r.offset.toString(16)}`,
+        });
+      if (r.value >= 2 ** (8 * r.size))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['registers', i, 'value'],
+          message: `expected a value that fits ${r.size} bytes, got 0x${r.value.toString(16)}`,
+        });
     });
   });
 
@@ -125,7 +207,11 @@ export function parseDeviceSpec(json: unknown, source = 'device spec'): DeviceSp
   const result = specSchema.safeParse(json);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => `${pathText(issue.path)}: ${issue.message}`);
-  throw new ModelError('ERR_MODEL_SPEC', `${source} is invalid:\n  ${lines.join('\n  ')}`, 'fix the fields named above');
+  throw new ModelError(
+    'ERR_MODEL_SPEC',
+    `${source} is invalid:\n  ${lines.join('\n  ')}`,
+    'fix the fields named above',
+  );
 }
 
 /** Builds a model from a validated spec. */
@@ -158,7 +244,10 @@ export function modelFromSpec(spec: DeviceSpec): DeviceModel {
     ...(spec.subsystem === undefined ? {} : { subsystem: spec.subsystem }),
     ...(spec.revision === undefined ? {} : { revision: spec.revision }),
   };
-  const config = builder.build(ids, bars, { romSize: spec.rom?.size ?? 0, interruptPin: spec.interruptPin ?? 1 });
+  const config = builder.build(ids, bars, {
+    romSize: spec.rom?.size ?? 0,
+    interruptPin: spec.interruptPin ?? 1,
+  });
   const registers = spec.registers ?? [];
   return {
     name: spec.name,

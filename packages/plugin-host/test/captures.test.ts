@@ -9,11 +9,30 @@ import { openSimDevice } from '../src/index.js';
 
 interface CaptureJson {
   info: { flags: string; num_regions: number; num_irqs: number };
-  regions: { index: number; flags?: string; flags_raw: number; size: number; offset?: string; caps: { id: number }[]; error?: string }[];
+  regions: {
+    index: number;
+    flags?: string;
+    flags_raw: number;
+    size: number;
+    offset?: string;
+    caps: { id: number }[];
+    error?: string;
+  }[];
   irqs: { index: number; flags?: string; count?: number; error?: string }[];
 }
 
-const flagBits: Record<string, number> = { READ: 1, WRITE: 2, MMAP: 4, CAPS: 8, EVENTFD: 1, MASKABLE: 2, AUTOMASKED: 4, NORESIZE: 8, RESET: 1, PCI: 2 };
+const flagBits: Record<string, number> = {
+  READ: 1,
+  WRITE: 2,
+  MMAP: 4,
+  CAPS: 8,
+  EVENTFD: 1,
+  MASKABLE: 2,
+  AUTOMASKED: 4,
+  NORESIZE: 8,
+  RESET: 1,
+  PCI: 2,
+};
 const bits = (text: string) => (text === '0' ? 0 : text.split('|').reduce((a, f) => a | flagBits[f]!, 0));
 
 describe.each(['nvme', 'e1000e', 'virtio-net'])('sim:%s against its capture', (name) => {
@@ -28,14 +47,20 @@ describe.each(['nvme', 'e1000e', 'virtio-net'])('sim:%s against its capture', (n
 
   it('has the captured device info', () => {
     using dev = openSimDevice(`sim:${name}`);
-    expect(dev.deviceInfo()).toEqual({ flags: bits(capture.info.flags), numRegions: capture.info.num_regions, numIrqs: capture.info.num_irqs });
+    expect(dev.deviceInfo()).toEqual({
+      flags: bits(capture.info.flags),
+      numRegions: capture.info.num_regions,
+      numIrqs: capture.info.num_irqs,
+    });
   });
 
   it('has the captured region info for every index (VGA failing with EINVAL)', () => {
     using dev = openSimDevice(`sim:${name}`);
     for (const r of capture.regions) {
       if (r.error) {
-        expect(() => dev.regionInfo(r.index), regionIndexName(r.index)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+        expect(() => dev.regionInfo(r.index), regionIndexName(r.index)).toThrow(
+          expect.objectContaining({ code: 'EINVAL' }),
+        );
         continue;
       }
       const info = dev.regionInfo(r.index);
@@ -49,8 +74,14 @@ describe.each(['nvme', 'e1000e', 'virtio-net'])('sim:%s against its capture', (n
   it('has the captured IRQ info (ERR failing with EINVAL on non-PCIe devices)', () => {
     using dev = openSimDevice(`sim:${name}`);
     for (const irq of capture.irqs) {
-      if (irq.error) expect(() => dev.irqInfo(irq.index)).toThrow(expect.objectContaining({ code: 'EINVAL', errno: 22 }));
-      else expect(dev.irqInfo(irq.index)).toEqual({ index: irq.index, flags: bits(irq.flags!), count: irq.count });
+      if (irq.error)
+        expect(() => dev.irqInfo(irq.index)).toThrow(expect.objectContaining({ code: 'EINVAL', errno: 22 }));
+      else
+        expect(dev.irqInfo(irq.index)).toEqual({
+          index: irq.index,
+          flags: bits(irq.flags!),
+          count: irq.count,
+        });
     }
   });
 });

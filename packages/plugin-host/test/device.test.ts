@@ -44,7 +44,9 @@ describe('mapped areas are real shared memory', () => {
 
   it('refuses mmaps outside the region, misaligned, read-only violations and non-mappable regions with EINVAL', () => {
     using dev = openSimDevice('sim:e1000e');
-    expect(() => dev.regionMmap(0, 0x100, 0x1000, RW)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'mmap' }));
+    expect(() => dev.regionMmap(0, 0x100, 0x1000, RW)).toThrow(
+      expect.objectContaining({ code: 'EINVAL', syscall: 'mmap' }),
+    );
     expect(() => dev.regionMmap(0, 0, 0x21000, RW)).toThrow(/exceed region 0/);
     expect(() => dev.regionMmap(2, 0, 0x1000, RW)).toThrow(/not mmap-able/);
     expect(() => dev.regionMmap(6, 0, 0x1000, { read: true, write: false })).toThrow(/not mmap-able/);
@@ -60,7 +62,15 @@ describe('MSI-X reporting modes', () => {
   it('sparse: areas that exclude the table pages, and mmaps over the table refused', () => {
     using dev = openSimDevice('sim:nvme', { msixMode: 'sparse' });
     expect(dev.regionInfo(0).capabilities).toEqual([
-      { kind: 'sparse-mmap', id: 1, version: 1, areas: [{ offset: 0, size: 0x2000 }, { offset: 0x3000, size: 0x1000 }] },
+      {
+        kind: 'sparse-mmap',
+        id: 1,
+        version: 1,
+        areas: [
+          { offset: 0, size: 0x2000 },
+          { offset: 0x3000, size: 0x1000 },
+        ],
+      },
     ]);
     expect(() => dev.regionMmap(0, 0, 0x4000, RW)).toThrow(/overlap the MSI-X table/);
     dev.regionMmap(0, 0x3000, 0x1000, RW).unmap();
@@ -119,7 +129,13 @@ describe('interrupts through eventfds', () => {
     using dev = openSimDevice('sim:nvme');
     const efd = eventfd();
     try {
-      dev.setIrqs({ index: 2, action: 'trigger', start: 0, count: 2, data: { type: 'eventfd', fds: [efd, -1] } });
+      dev.setIrqs({
+        index: 2,
+        action: 'trigger',
+        start: 0,
+        count: 2,
+        data: { type: 'eventfd', fds: [efd, -1] },
+      });
       const map = dev.regionMmap(0, 0, 0x4000, RW);
       map.write(0x200c, 0, 4); // unmask vector 0
       dev.raise('msix', 0);
@@ -175,17 +191,43 @@ describe('interrupts through eventfds', () => {
     using dev = openSimDevice('sim:nvme');
     const efd = eventfd();
     try {
-      expect(() => dev.setIrqs({ index: 2, action: 'trigger', start: 60, count: 10, data: { type: 'eventfd', fds: new Array(10).fill(efd) } })).toThrow(
-        expect.objectContaining({ code: 'EINVAL' }),
-      );
-      expect(() => dev.setIrqs({ index: 0, action: 'unmask', start: 0, count: 0, data: { type: 'none' } })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
-      expect(() => dev.setIrqs({ index: 2, action: 'mask', start: 0, count: 1, data: { type: 'none' } })).toThrow(expect.objectContaining({ code: 'ENOTTY' }));
-      expect(() => dev.setIrqs({ index: 1, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', fds: [efd] } })).toThrow(
-        expect.objectContaining({ code: 'EINVAL' }),
-      ); // nvme has no MSI
+      expect(() =>
+        dev.setIrqs({
+          index: 2,
+          action: 'trigger',
+          start: 60,
+          count: 10,
+          data: { type: 'eventfd', fds: new Array(10).fill(efd) },
+        }),
+      ).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+      expect(() =>
+        dev.setIrqs({ index: 0, action: 'unmask', start: 0, count: 0, data: { type: 'none' } }),
+      ).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+      expect(() =>
+        dev.setIrqs({ index: 2, action: 'mask', start: 0, count: 1, data: { type: 'none' } }),
+      ).toThrow(expect.objectContaining({ code: 'ENOTTY' }));
+      expect(() =>
+        dev.setIrqs({
+          index: 1,
+          action: 'trigger',
+          start: 0,
+          count: 1,
+          data: { type: 'eventfd', fds: [efd] },
+        }),
+      ).toThrow(expect.objectContaining({ code: 'EINVAL' })); // nvme has no MSI
       dev.setIrqs({ index: 2, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', fds: [efd] } });
-      expect(() => dev.setIrqs({ index: 0, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', fds: [efd] } })).toThrow(/INTx while MSI\/MSI-X is enabled/);
-      expect(() => dev.setIrqs({ index: 9, action: 'trigger', start: 0, count: 0, data: { type: 'none' } })).toThrow(/IRQ index 9/);
+      expect(() =>
+        dev.setIrqs({
+          index: 0,
+          action: 'trigger',
+          start: 0,
+          count: 1,
+          data: { type: 'eventfd', fds: [efd] },
+        }),
+      ).toThrow(/INTx while MSI\/MSI-X is enabled/);
+      expect(() =>
+        dev.setIrqs({ index: 9, action: 'trigger', start: 0, count: 0, data: { type: 'none' } }),
+      ).toThrow(/IRQ index 9/);
     } finally {
       libc.sysClose(efd);
     }
@@ -215,7 +257,14 @@ describe('reset and lifetime', () => {
     for (const name of ['nvme', 'e1000e', 'virtio-net', 'nvidia-gpu', 'ati-gpu']) {
       const dev = openSimDevice(`sim:${name}`);
       const efd = eventfd();
-      if (dev.irqInfo(2).count > 0) dev.setIrqs({ index: 2, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', fds: [efd] } });
+      if (dev.irqInfo(2).count > 0)
+        dev.setIrqs({
+          index: 2,
+          action: 'trigger',
+          start: 0,
+          count: 1,
+          data: { type: 'eventfd', fds: [efd] },
+        });
       const bar = [0, 1, 2, 3, 4, 5].find((i) => (dev.regionInfo(i).flags & 4) !== 0)!;
       dev.regionMmap(bar, 0, 0x1000, RW).unmap();
       libc.sysClose(efd);

@@ -4,7 +4,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 export function resourceCounts(): { fds: number; maps: number } {
   return {
     fds: readdirSync('/proc/self/fd').length,
-    maps: readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('memfd:')).length,
+    maps: readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('memfd:')).length,
   };
 }
 

@@ -15,7 +15,13 @@ export function barsFromCapture(capture: CapturedDevice, config: Uint8Array): Mo
     const reg = PCI_BASE_ADDRESS_0 + region.index * 4;
     const low = config[reg]!;
     const kind: BarKind = low & 1 ? 'io' : (low & 6) === 4 ? 'mem64' : 'mem32';
-    bars.push({ index: region.index, size: region.size, kind, prefetchable: (low & 8) !== 0 && kind !== 'io', mappable: (region.flags & 4) !== 0 });
+    bars.push({
+      index: region.index,
+      size: region.size,
+      kind,
+      prefetchable: (low & 8) !== 0 && kind !== 'io',
+      mappable: (region.flags & 4) !== 0,
+    });
   }
   return bars;
 }

@@ -46,7 +46,8 @@ export function e1000eModel(): DeviceModel {
       read: () => bar0Read(io.memory.u32[0]!),
       write: (value) => bar0Write(io.memory.u32[0]!, value),
     });
-    const bar0Read = (offset: number) => (offset < 0x20000 && offset % 4 === 0 ? regs.u32[offset / 4]! : 0xffffffff);
+    const bar0Read = (offset: number) =>
+      offset < 0x20000 && offset % 4 === 0 ? regs.u32[offset / 4]! : 0xffffffff;
     const bar0Write = (offset: number, value: number) => {
       if (offset < 0x20000 && offset % 4 === 0) put32(regs, offset, value);
     };

@@ -13,7 +13,7 @@
  */
 import { AddressSpace, MemoryRegion } from '@vfio-ts/memory-core';
 import { ConfigBuilder } from '../config-builder.js';
-import type { ModelBar, DeviceModel, ModelContext } from '../model.js';
+import type { DeviceModel, ModelBar, ModelContext } from '../model.js';
 import { optionRom } from './captured.js';
 import { register32 } from './registers.js';
 
@@ -65,9 +65,20 @@ export function nvidiaGpuModel(): DeviceModel {
     .pm()
     .msi({ vectors: 1, is64: true })
     .pcie(0)
-    .build({ vendor: 0x10de, device: 0x1db6, subsystemVendor: 0x10de, subsystem: 0x124a, revision: 0xa1, classCode: 0x030000 }, bars, {
-      romSize: 128 * 1024,
-    });
+    .build(
+      {
+        vendor: 0x10de,
+        device: 0x1db6,
+        subsystemVendor: 0x10de,
+        subsystem: 0x124a,
+        revision: 0xa1,
+        classCode: 0x030000,
+      },
+      bars,
+      {
+        romSize: 128 * 1024,
+      },
+    );
   return {
     name: 'nvidia-gpu',
     config,
@@ -103,9 +114,20 @@ export function atiGpuModel(): DeviceModel {
     .pm()
     .pcie(0)
     .msi({ vectors: 1, is64: true })
-    .build({ vendor: 0x1002, device: 0x67df, subsystemVendor: 0x1002, subsystem: 0x0b37, revision: 0xe7, classCode: 0x030000 }, bars, {
-      romSize: 128 * 1024,
-    });
+    .build(
+      {
+        vendor: 0x1002,
+        device: 0x67df,
+        subsystemVendor: 0x1002,
+        subsystem: 0x0b37,
+        revision: 0xe7,
+        classCode: 0x030000,
+      },
+      bars,
+      {
+        romSize: 128 * 1024,
+      },
+    );
   return {
     name: 'ati-gpu',
     config,
@@ -115,7 +137,15 @@ export function atiGpuModel(): DeviceModel {
     setup(ctx) {
       configMirror(ctx, 2, 0x4000, ctx.configSize, 'ati BAR2 0x4000 config mirror');
       const bar4 = ctx.bar(4).memory;
-      windowData(ctx, 4, 0x4, 2, () => bar4.u32[0]!, () => true, 'ati BAR4 window data');
+      windowData(
+        ctx,
+        4,
+        0x4,
+        2,
+        () => bar4.u32[0]!,
+        () => true,
+        'ati BAR4 window data',
+      );
       return { reset: () => {} };
     },
   };

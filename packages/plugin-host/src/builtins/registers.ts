@@ -41,7 +41,13 @@ export function register(
   bar.addSubregionOverlap(offset, region, 1);
 }
 
-export function register32(bar: MemoryRegion, memory: RamDeviceMemory, offset: number, name: string, h: RegisterHandlers): void {
+export function register32(
+  bar: MemoryRegion,
+  memory: RamDeviceMemory,
+  offset: number,
+  name: string,
+  h: RegisterHandlers,
+): void {
   register(bar, memory, offset, 4, name, h);
 }
 

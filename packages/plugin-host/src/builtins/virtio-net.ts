@@ -24,13 +24,20 @@ export interface VirtioStructure {
 }
 
 /** Finds a virtio structure by cfg_type in the vendor capabilities. */
-export function virtioStructure(ctx: Pick<ModelContext, 'configRead'>, cfgType: number): VirtioStructure | undefined {
+export function virtioStructure(
+  ctx: Pick<ModelContext, 'configRead'>,
+  cfgType: number,
+): VirtioStructure | undefined {
   const seen = new Set<number>();
   let at = ctx.configRead(0x34, 1) & ~3;
   while (at >= 0x40 && !seen.has(at)) {
     seen.add(at);
     if (ctx.configRead(at, 1) === 0x09 && ctx.configRead(at + 3, 1) === cfgType) {
-      return { bar: ctx.configRead(at + 4, 1), offset: ctx.configRead(at + 8, 4), length: ctx.configRead(at + 12, 4) };
+      return {
+        bar: ctx.configRead(at + 4, 1),
+        offset: ctx.configRead(at + 8, 4),
+        length: ctx.configRead(at + 12, 4),
+      };
     }
     at = ctx.configRead(at + 1, 1) & ~3;
   }
@@ -43,7 +50,8 @@ export function virtioNetModel(): DeviceModel {
     const device = virtioStructure(ctx, VIRTIO_PCI_CAP_DEVICE_CFG)!;
     const { region, memory } = ctx.bar(common.bar);
     const c = common.offset;
-    const featureWord = (select: number) => (select < 2 ? Number((VIRTIO_NET_FEATURES >> BigInt(32 * select)) & 0xffffffffn) : 0);
+    const featureWord = (select: number) =>
+      select < 2 ? Number((VIRTIO_NET_FEATURES >> BigInt(32 * select)) & 0xffffffffn) : 0;
     const init = () => {
       memory.u8.fill(0, c, c + common.length);
       put32(memory, c + 0x04, featureWord(0));
@@ -62,7 +70,8 @@ export function virtioNetModel(): DeviceModel {
     register32(region, memory, c + 0x04, 'virtio device_feature', { write: () => {} });
     register(region, memory, c + 0x14, 1, 'virtio device_status', {
       write: (value) => {
-        if (value === 0) init(); // writing 0 resets the device
+        if (value === 0)
+          init(); // writing 0 resets the device
         else memory.u8[c + 0x14] = value;
       },
     });
