@@ -6,7 +6,7 @@ export const UINT64_SPACE = 2 ** 64;
 /** Region sizes: a safe integer, or exactly 2^64 for root containers. */
 export function checkRegionSize(name: string, size: number | bigint): number {
   const n = typeof size === 'bigint' ? Number(size) : size;
-  if (typeof size === 'bigint' && size === 1n << 64n) return UINT64_SPACE;
+  if ((typeof size === 'bigint' && size === 1n << 64n) || size === UINT64_SPACE) return UINT64_SPACE;
   if (!Number.isSafeInteger(n) || n < 0) {
     throw new MemoryError(
       'ERR_MEMORY_BAD_SIZE',
