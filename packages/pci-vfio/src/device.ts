@@ -140,7 +140,8 @@ export class VfioPciDevice implements Disposable {
     this.configSize = configSize;
     this.#config = new EmulatedConfig(device, configSize);
     this.#ownsSpaces = !options.memory;
-    this.memory = options.memory ?? new AddressSpace(MemoryRegion.container('system', UINT64_SPACE), 'memory');
+    this.memory =
+      options.memory ?? new AddressSpace(MemoryRegion.container('system', UINT64_SPACE), 'memory');
     this.io = options.io ?? new AddressSpace(MemoryRegion.container('io', 0x10000), 'I/O', { kind: 'io' });
     const id = device.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, 0, 4);
     this.vendorId = id & 0xffff;
@@ -157,7 +158,11 @@ export class VfioPciDevice implements Disposable {
   static realize(device: VfioDeviceIo, name: string, options: VfioPciOptions = {}): VfioPciDevice {
     const info = device.deviceInfo();
     if ((info.flags & VFIO_DEVICE_FLAGS_PCI) === 0) {
-      throw new VfioPciError('ERR_VFIO_PCI_NOT_PCI', name, 'is not a vfio-pci device (no VFIO_DEVICE_FLAGS_PCI)');
+      throw new VfioPciError(
+        'ERR_VFIO_PCI_NOT_PCI',
+        name,
+        'is not a vfio-pci device (no VFIO_DEVICE_FLAGS_PCI)',
+      );
     }
     const configSize = device.regionInfo(VFIO_PCI_CONFIG_REGION_INDEX).size;
     const self = new VfioPciDevice(device, name, options, configSize);
@@ -171,7 +176,9 @@ export class VfioPciDevice implements Disposable {
   }
 
   get bars(): readonly VfioPciBar[] {
-    return this.#bars.filter((b): b is MutableBar => b !== undefined).map((b) => ({ ...b, base: b.base!, quirks: [...b.quirks] }));
+    return this.#bars
+      .filter((b): b is MutableBar => b !== undefined)
+      .map((b) => ({ ...b, base: b.base!, quirks: [...b.quirks] }));
   }
 
   bar(index: number): VfioPciBar | undefined {
@@ -199,7 +206,11 @@ export class VfioPciDevice implements Disposable {
     this.#live();
     this.#checkConfig(offset, size);
     if (!Number.isInteger(value) || value < 0 || value >= 2 ** (8 * size)) {
-      throw new VfioPciError('ERR_VFIO_PCI_ARGUMENT', this.name, `config value ${value} does not fit ${size} bytes`);
+      throw new VfioPciError(
+        'ERR_VFIO_PCI_ARGUMENT',
+        this.name,
+        `config value ${value} does not fit ${size} bytes`,
+      );
     }
     const msix = this.#msix;
     const wasControl = msix ? this.#config.emulatedValue(msix.cap + PCI_MSIX_FLAGS, 2) : 0;
@@ -207,9 +218,15 @@ export class VfioPciDevice implements Disposable {
     if (msix && offset < msix.cap + MSIX_CAP_LENGTH && offset + size > msix.cap) {
       const control = this.#config.emulatedValue(msix.cap + PCI_MSIX_FLAGS, 2);
       if (control !== wasControl) {
-        this.#msixEmu!.control((control & PCI_MSIX_FLAGS_ENABLE) !== 0, (control & PCI_MSIX_FLAGS_MASKALL) !== 0);
+        this.#msixEmu!.control(
+          (control & PCI_MSIX_FLAGS_ENABLE) !== 0,
+          (control & PCI_MSIX_FLAGS_MASKALL) !== 0,
+        );
       }
-    } else if ((offset < PCI_BASE_ADDRESS_0 + 24 && offset + size > PCI_BASE_ADDRESS_0) || (offset <= PCI_COMMAND && offset + size > PCI_COMMAND)) {
+    } else if (
+      (offset < PCI_BASE_ADDRESS_0 + 24 && offset + size > PCI_BASE_ADDRESS_0) ||
+      (offset <= PCI_COMMAND && offset + size > PCI_COMMAND)
+    ) {
       this.#updateMappings();
     }
   }
@@ -245,7 +262,10 @@ export class VfioPciDevice implements Disposable {
     // vfio_populate_device: a region for every BAR (zero-size ones are inert).
     const rawConfig = this.device.regionReadBlock(VFIO_PCI_CONFIG_REGION_INDEX, 0, this.configSize);
     for (let n = 0; n < 6; n++) {
-      const region = VfioRegion.setup(this.device, n, `${this.name} BAR ${n}`, { noMmap, deviceName: this.name });
+      const region = VfioRegion.setup(this.device, n, `${this.name} BAR ${n}`, {
+        noMmap,
+        deviceName: this.name,
+      });
       if (region.size === 0) {
         region.finalize();
         continue;
@@ -254,7 +274,16 @@ export class VfioPciDevice implements Disposable {
       const raw = rawConfig[PCI_BASE_ADDRESS_0 + 4 * n]!;
       const io = (raw & PCI_BASE_ADDRESS_SPACE_IO) !== 0;
       const kind: BarKind = io ? 'io' : raw & PCI_BASE_ADDRESS_MEM_TYPE_64 ? 'mem64' : 'mem32';
-      this.#bars[n] = { index: n, kind, prefetchable: !io && (raw & PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0, size: region.size, region, base: null, quirks: [], address: null };
+      this.#bars[n] = {
+        index: n,
+        kind,
+        prefetchable: !io && (raw & PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0,
+        size: region.size,
+        region,
+        base: null,
+        quirks: [],
+        address: null,
+      };
     }
     this.#emulateAddressRegisters();
     this.#msixEarlySetup(rawConfig);
@@ -269,7 +298,8 @@ export class VfioPciDevice implements Disposable {
       for (const probe of registry.probes) {
         const quirk = probe.probe(host, n);
         if (!quirk) continue;
-        for (const { offset, region } of quirk.regions) bar.region.mem!.addSubregionOverlap(offset, region, 1);
+        for (const { offset, region } of quirk.regions)
+          bar.region.mem!.addSubregionOverlap(offset, region, 1);
         bar.quirks.push(quirk);
       }
     }
@@ -283,12 +313,17 @@ export class VfioPciDevice implements Disposable {
       const bar = this.#bars[n];
       const lower = this.#bars[n - 1];
       if (bar) {
-        const type = bar.kind === 'io' ? PCI_BASE_ADDRESS_SPACE_IO : (bar.kind === 'mem64' ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) | (bar.prefetchable ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
+        const type =
+          bar.kind === 'io'
+            ? PCI_BASE_ADDRESS_SPACE_IO
+            : (bar.kind === 'mem64' ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |
+              (bar.prefetchable ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
         const addrMask = bar.kind === 'io' ? 0xfffffffc : 0xfffffff0;
         const sizeMask = bar.size >= 2 ** 32 ? 0 : ~(bar.size - 1) >>> 0;
         this.#config.emulate(reg, 4, type, (addrMask & sizeMask) >>> 0);
       } else if (lower?.kind === 'mem64') {
-        const upper = lower.size > 2 ** 32 ? Number(BigInt.asUintN(32, ~BigInt(lower.size - 1) >> 32n)) : 0xffffffff;
+        const upper =
+          lower.size > 2 ** 32 ? Number(BigInt.asUintN(32, ~BigInt(lower.size - 1) >> 32n)) : 0xffffffff;
         this.#config.emulate(reg, 4, 0, upper);
       } else {
         this.#config.emulate(reg, 4, 0, 0);
@@ -302,7 +337,8 @@ export class VfioPciDevice implements Disposable {
   #msixEarlySetup(rawConfig: Uint8Array): void {
     const cap = findCapability(rawConfig, PCI_CAP_ID_MSIX);
     if (cap === 0) return;
-    const read = (off: number, size: 2 | 4) => this.device.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, cap + off, size);
+    const read = (off: number, size: 2 | 4) =>
+      this.device.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, cap + off, size);
     const ctrl = read(PCI_MSIX_FLAGS, 2);
     const table = read(PCI_MSIX_TABLE, 4);
     const pba = read(PCI_MSIX_PBA, 4);
@@ -334,7 +370,8 @@ export class VfioPciDevice implements Disposable {
     }
     traceMsixEarlySetup.emit(this.name, cap, tableBar, tableOffset, entries);
     const info = this.device.regionInfo(tableBar);
-    const mappable = info.capabilities.some((c) => c.kind === 'msix-mappable') && !this.#options['x-msix-ignore-mappable'];
+    const mappable =
+      info.capabilities.some((c) => c.kind === 'msix-mappable') && !this.#options['x-msix-ignore-mappable'];
     let fixup: MmapArea[] | null = null;
     if (!mappable) {
       fixup = fixupMsixAreas({
@@ -350,7 +387,17 @@ export class VfioPciDevice implements Disposable {
         for (const a of fixup) traceMsixFixup.emit(this.name, tableBar, a.offset, a.offset + a.size);
       }
     }
-    this.#msix = { cap, tableBar, tableOffset, pbaBar, pbaOffset, entries, noresize: (irq.flags & VFIO_IRQ_INFO_NORESIZE) !== 0, mappable, fixup };
+    this.#msix = {
+      cap,
+      tableBar,
+      tableOffset,
+      pbaBar,
+      pbaOffset,
+      entries,
+      noresize: (irq.flags & VFIO_IRQ_INFO_NORESIZE) !== 0,
+      mappable,
+      fixup,
+    };
   }
 
   /** vfio_bar_register: base BAR, BAR n inside it, then the mmaps (a failure keeps the slow path). */
@@ -390,9 +437,17 @@ export class VfioPciDevice implements Disposable {
       size = 0;
     }
     if (size === 0) {
-      throw new VfioPciError('ERR_VFIO_PCI_NO_VGA', this.name, 'x-vga=on but the device has no VGA region', 'drop x-vga, or assign a VGA device');
+      throw new VfioPciError(
+        'ERR_VFIO_PCI_NO_VGA',
+        this.name,
+        'x-vga=on but the device has no VGA region',
+        'drop x-vga, or assign a VGA device',
+      );
     }
-    const region = VfioRegion.setup(this.device, VFIO_PCI_VGA_REGION_INDEX, `${this.name} VGA`, { noMmap: true, deviceName: this.name });
+    const region = VfioRegion.setup(this.device, VFIO_PCI_VGA_REGION_INDEX, `${this.name} VGA`, {
+      noMmap: true,
+      deviceName: this.name,
+    });
     const windows: { as: AddressSpace; mr: MemoryRegion }[] = [];
     const window = (as: AddressSpace, name: string, base: number, length: number) => {
       const mr = MemoryRegion.io(name, length, {
@@ -435,8 +490,11 @@ export class VfioPciDevice implements Disposable {
     const given = this.#options.barAddresses ?? {};
     const cursors = { io: IO_START, mem32: MEM32_START, mem64: MEM64_START };
     // Like SeaBIOS: 64-bit BARs that fit go below 4 GiB too; only large ones go high.
-    const window = (bar: MutableBar): 'io' | 'mem32' | 'mem64' => (bar.kind === 'mem64' && bar.size > LOW_WINDOW_MAX ? 'mem64' : bar.kind === 'io' ? 'io' : 'mem32');
-    const bars = this.#bars.filter((b): b is MutableBar => b !== undefined).sort((a, b) => b.size - a.size || a.index - b.index);
+    const window = (bar: MutableBar): 'io' | 'mem32' | 'mem64' =>
+      bar.kind === 'mem64' && bar.size > LOW_WINDOW_MAX ? 'mem64' : bar.kind === 'io' ? 'io' : 'mem32';
+    const bars = this.#bars
+      .filter((b): b is MutableBar => b !== undefined)
+      .sort((a, b) => b.size - a.size || a.index - b.index);
     for (const bar of bars) {
       let address = given[bar.index];
       if (address === undefined) {
@@ -444,14 +502,24 @@ export class VfioPciDevice implements Disposable {
         address = Math.ceil(cursors[w] / bar.size) * bar.size;
         cursors[w] = address + bar.size;
       } else if (!Number.isSafeInteger(address) || address <= 0 || address % bar.size !== 0) {
-        throw new VfioPciError('ERR_VFIO_PCI_BAR_ADDRESS', this.name, `BAR ${bar.index} address 0x${address.toString(16)} is not aligned to its size 0x${bar.size.toString(16)}`);
+        throw new VfioPciError(
+          'ERR_VFIO_PCI_BAR_ADDRESS',
+          this.name,
+          `BAR ${bar.index} address 0x${address.toString(16)} is not aligned to its size 0x${bar.size.toString(16)}`,
+        );
       }
       const reg = PCI_BASE_ADDRESS_0 + 4 * bar.index;
-      this.#config.setEmulatedValue(reg, 4, ((address % 2 ** 32) | (this.#config.emulatedValue(reg, 4) & (bar.kind === 'io' ? 3 : 0xf))) >>> 0);
+      this.#config.setEmulatedValue(
+        reg,
+        4,
+        ((address % 2 ** 32) | (this.#config.emulatedValue(reg, 4) & (bar.kind === 'io' ? 3 : 0xf))) >>> 0,
+      );
       if (bar.kind === 'mem64') this.#config.setEmulatedValue(reg + 4, 4, Math.floor(address / 2 ** 32));
     }
     const command = this.configRead(PCI_COMMAND, 2);
-    const decode = (bars.some((b) => b.kind === 'io') ? PCI_COMMAND_IO : 0) | (bars.some((b) => b.kind !== 'io') ? PCI_COMMAND_MEMORY : 0);
+    const decode =
+      (bars.some((b) => b.kind === 'io') ? PCI_COMMAND_IO : 0) |
+      (bars.some((b) => b.kind !== 'io') ? PCI_COMMAND_MEMORY : 0);
     this.configWrite(PCI_COMMAND, command | decode, 2);
     this.#updateMappings();
   }
@@ -503,7 +571,8 @@ export class VfioPciDevice implements Disposable {
     }
     for (const bar of this.#bars) {
       if (!bar) continue;
-      for (const q of bar.quirks) for (const { region } of q.regions) step(() => region.container?.removeSubregion(region));
+      for (const q of bar.quirks)
+        for (const { region } of q.regions) step(() => region.container?.removeSubregion(region));
       step(() => bar.region.exit());
       step(() => bar.base?.removeSubregion(bar.region.mem!));
       if (bar.base?.container) step(() => bar.base!.container!.removeSubregion(bar.base!));
@@ -535,12 +604,27 @@ export class VfioPciDevice implements Disposable {
   }
 
   #checkConfig(offset: number, size: number): void {
-    if (!Number.isInteger(offset) || offset < 0 || offset + size > this.configSize || ![1, 2, 4].includes(size)) {
-      throw new VfioPciError('ERR_VFIO_PCI_ARGUMENT', this.name, `config access of ${size} bytes at 0x${offset.toString(16)} is outside the 0x${this.configSize.toString(16)}-byte config space`);
+    if (
+      !Number.isInteger(offset) ||
+      offset < 0 ||
+      offset + size > this.configSize ||
+      ![1, 2, 4].includes(size)
+    ) {
+      throw new VfioPciError(
+        'ERR_VFIO_PCI_ARGUMENT',
+        this.name,
+        `config access of ${size} bytes at 0x${offset.toString(16)} is outside the 0x${this.configSize.toString(16)}-byte config space`,
+      );
     }
   }
 
   #live(): void {
-    if (this.#torn) throw new VfioPciError('ERR_VFIO_PCI_TORN_DOWN', this.name, 'the device was torn down', 'realize it again');
+    if (this.#torn)
+      throw new VfioPciError(
+        'ERR_VFIO_PCI_TORN_DOWN',
+        this.name,
+        'the device was torn down',
+        'realize it again',
+      );
   }
 }

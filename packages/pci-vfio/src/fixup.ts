@@ -18,7 +18,13 @@ export interface MsixFixupInput {
 }
 
 /** The new areas, or null when the layout is left as it is. */
-export function fixupMsixAreas({ barSize, areas, tableOffset, entries, pageSize }: MsixFixupInput): MmapArea[] | null {
+export function fixupMsixAreas({
+  barSize,
+  areas,
+  tableOffset,
+  entries,
+  pageSize,
+}: MsixFixupInput): MmapArea[] | null {
   const only = areas[0];
   if (areas.length !== 1 || only === undefined || only.offset !== 0 || only.size !== barSize) return null;
   // The table's start and end, aligned to the host page: the rest of a power-of-two BAR is whole pages.

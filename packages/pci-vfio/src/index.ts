@@ -1,10 +1,17 @@
-export { VfioPciDevice } from './device.js';
 export type { VfioPciBar, VfioPciMsix, VfioPciOptions } from './device.js';
+export { VfioPciDevice } from './device.js';
 export { VfioPciError } from './errors.js';
-export { fixupMsixAreas } from './fixup.js';
 export type { MmapArea, MsixFixupInput } from './fixup.js';
-export { atiBar2Quirk, atiBar4Quirk, builtinQuirkProbes, nvidiaBar0Quirk, nvidiaBar5Quirk, rtl8168Bar2Quirk } from './quirks/builtin.js';
-export { configMirrorQuirk, configWindowQuirk } from './quirks/generic.js';
+export { fixupMsixAreas } from './fixup.js';
+export {
+  atiBar2Quirk,
+  atiBar4Quirk,
+  builtinQuirkProbes,
+  nvidiaBar0Quirk,
+  nvidiaBar5Quirk,
+  rtl8168Bar2Quirk,
+} from './quirks/builtin.js';
 export type { ConfigWindow, WindowMatch } from './quirks/generic.js';
+export { configMirrorQuirk, configWindowQuirk } from './quirks/generic.js';
 export { QuirkRegistry } from './quirks/registry.js';
 export type { BarKind, Quirk, QuirkHost, QuirkProbe, QuirkRegion } from './quirks/types.js';

@@ -84,7 +84,13 @@ export class EmulatedMsix {
         }
         fds.push(this.#eventfds[v]!);
       }
-      this.#device.setIrqs({ index: VFIO_PCI_MSIX_IRQ_INDEX, action: 'trigger', start: 0, count: this.entries, data: { type: 'eventfd', fds } });
+      this.#device.setIrqs({
+        index: VFIO_PCI_MSIX_IRQ_INDEX,
+        action: 'trigger',
+        start: 0,
+        count: this.entries,
+        data: { type: 'eventfd', fds },
+      });
     } else if (!enabled && wasEnabled) {
       this.disable();
     } else if (enabled) {
@@ -97,7 +103,13 @@ export class EmulatedMsix {
     if (!this.#enabled) return;
     this.#enabled = false;
     try {
-      this.#device.setIrqs({ index: VFIO_PCI_MSIX_IRQ_INDEX, action: 'trigger', start: 0, count: 0, data: { type: 'none' } });
+      this.#device.setIrqs({
+        index: VFIO_PCI_MSIX_IRQ_INDEX,
+        action: 'trigger',
+        start: 0,
+        count: 0,
+        data: { type: 'none' },
+      });
     } finally {
       for (let v = 0; v < this.entries; v++) this.#closeEventfd(v);
       traceMsixDisable.emit(this.#name);
@@ -112,13 +124,25 @@ export class EmulatedMsix {
     const inUse = this.#eventfds[vector]! >= 0;
     const masked = this.#vectorMasked(vector);
     if (masked && inUse) {
-      this.#device.setIrqs({ index: VFIO_PCI_MSIX_IRQ_INDEX, action: 'trigger', start: vector, count: 1, data: { type: 'eventfd', fds: [-1] } });
+      this.#device.setIrqs({
+        index: VFIO_PCI_MSIX_IRQ_INDEX,
+        action: 'trigger',
+        start: vector,
+        count: 1,
+        data: { type: 'eventfd', fds: [-1] },
+      });
       this.#closeEventfd(vector);
       traceMsixVectorRelease.emit(this.#name, vector);
     } else if (!masked && !inUse) {
       const fd = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
       try {
-        this.#device.setIrqs({ index: VFIO_PCI_MSIX_IRQ_INDEX, action: 'trigger', start: vector, count: 1, data: { type: 'eventfd', fds: [fd] } });
+        this.#device.setIrqs({
+          index: VFIO_PCI_MSIX_IRQ_INDEX,
+          action: 'trigger',
+          start: vector,
+          count: 1,
+          data: { type: 'eventfd', fds: [fd] },
+        });
       } catch (err) {
         libc.sysClose(fd);
         throw err;

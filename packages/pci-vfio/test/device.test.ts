@@ -16,7 +16,15 @@ describe('nvme realized', () => {
     using dev = realize('sim:nvme');
     const bar = dev.bar(0)!;
     expect(bar.region.mmaps.map((a) => [a.offset, a.size])).toEqual([[0, 0x4000]]);
-    expect(dev.msix).toMatchObject({ tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000, entries: 65, mappable: true, fixup: null });
+    expect(dev.msix).toMatchObject({
+      tableBar: 0,
+      tableOffset: 0x2000,
+      pbaBar: 0,
+      pbaOffset: 0x3000,
+      entries: 65,
+      mappable: true,
+      fixup: null,
+    });
     const table = bar.base.subregions.find((r) => r.name === 'msix-table')!;
     expect([table.address, table.address + table.size - 1]).toEqual([0x2000, 0x240f]);
   });
@@ -87,7 +95,8 @@ describe('nvme realized', () => {
     const b = slow.bar(0)!.address!;
     expect(fast.memory.flatView().lookup(a)!.region.mtreeType).toBe('ramd');
     expect(slow.memory.flatView().lookup(b)!.region.mtreeType).toBe('i/o');
-    for (const off of [0x0, 0x4, 0x8, 0x14, 0x1c]) expect(fast.memory.read(a + off, 4)).toBe(slow.memory.read(b + off, 4));
+    for (const off of [0x0, 0x4, 0x8, 0x14, 0x1c])
+      expect(fast.memory.read(a + off, 4)).toBe(slow.memory.read(b + off, 4));
     expect(fast.memory.read64(a)).toBe(0x4000200f0107ffn);
     // MSI-X table reads come from the emulation on both paths: vector control masked.
     expect(fast.memory.read(a + 0x200c, 4)).toBe(1);
@@ -143,36 +152,41 @@ describe('config space', () => {
 
   it('rejects accesses outside config space with a typed error', () => {
     using dev = realize('sim:virtio-net');
-    expect(() => dev.configRead(0x100, 4)).toThrow(expect.objectContaining({ code: 'ERR_VFIO_PCI_ARGUMENT' }));
+    expect(() => dev.configRead(0x100, 4)).toThrow(
+      expect.objectContaining({ code: 'ERR_VFIO_PCI_ARGUMENT' }),
+    );
     expect(() => dev.configWrite(0, 0x10000, 2)).toThrow(/does not fit/);
   });
 });
 
 describe('mmap failure', () => {
-  it.each([0, 1])('at area %i: no mapping left, every register served by the slow path, a warning', async (failAt) => {
-    await settle();
-    const before = resourceCounts();
-    {
-      const reports: string[] = [];
-      const dc = await import('node:diagnostics_channel');
-      const fn = (m: unknown) => reports.push(String(m));
-      dc.subscribe('vfio-ts:error-report', fn);
-      try {
-        const sim = openSimDevice('sim:nvme', { msixMode: 'mmap-no-cap' });
-        using dev = VfioPciDevice.realize(failingMmap(sim, failAt), BDF);
-        expect(reports).toEqual([`Failed to mmap ${BDF} BAR 0. Performance may be slow`]);
-        expect(dev.bar(0)!.region.mmaps.every((a) => a.mapping === null)).toBe(true);
-        const a = dev.bar(0)!.address!;
-        expect(dev.memory.read(a + 8, 4)).toBe(0x10400);
-        expect(dev.memory.read64(a)).toBe(0x4000200f0107ffn);
-        expect(dev.memory.flatView().ranges.every((r) => r.region.mtreeType !== 'ramd')).toBe(true);
-      } finally {
-        dc.unsubscribe('vfio-ts:error-report', fn);
+  it.each([0, 1])(
+    'at area %i: no mapping left, every register served by the slow path, a warning',
+    async (failAt) => {
+      await settle();
+      const before = resourceCounts();
+      {
+        const reports: string[] = [];
+        const dc = await import('node:diagnostics_channel');
+        const fn = (m: unknown) => reports.push(String(m));
+        dc.subscribe('vfio-ts:error-report', fn);
+        try {
+          const sim = openSimDevice('sim:nvme', { msixMode: 'mmap-no-cap' });
+          using dev = VfioPciDevice.realize(failingMmap(sim, failAt), BDF);
+          expect(reports).toEqual([`Failed to mmap ${BDF} BAR 0. Performance may be slow`]);
+          expect(dev.bar(0)!.region.mmaps.every((a) => a.mapping === null)).toBe(true);
+          const a = dev.bar(0)!.address!;
+          expect(dev.memory.read(a + 8, 4)).toBe(0x10400);
+          expect(dev.memory.read64(a)).toBe(0x4000200f0107ffn);
+          expect(dev.memory.flatView().ranges.every((r) => r.region.mtreeType !== 'ramd')).toBe(true);
+        } finally {
+          dc.unsubscribe('vfio-ts:error-report', fn);
+        }
       }
-    }
-    await settle();
-    expect(resourceCounts()).toEqual(before);
-  });
+      await settle();
+      expect(resourceCounts()).toEqual(before);
+    },
+  );
 });
 
 describe('realize errors', () => {
@@ -180,7 +194,9 @@ describe('realize errors', () => {
     await settle();
     const before = resourceCounts();
     const sim = openSimDevice('sim:nvme');
-    expect(() => VfioPciDevice.realize(sim, BDF, { 'x-vga': true })).toThrow(expect.objectContaining({ code: 'ERR_VFIO_PCI_NO_VGA' }));
+    expect(() => VfioPciDevice.realize(sim, BDF, { 'x-vga': true })).toThrow(
+      expect.objectContaining({ code: 'ERR_VFIO_PCI_NO_VGA' }),
+    );
     sim.close();
     await settle();
     expect(resourceCounts()).toEqual(before);
@@ -207,7 +223,9 @@ describe('realize errors', () => {
         return typeof v === 'function' ? v.bind(target) : v;
       },
     });
-    expect(() => VfioPciDevice.realize(bad, BDF)).toThrow(/MSI-X table \(65 entries at 0x4000\) does not fit in BAR 0 of 0x4000 bytes/);
+    expect(() => VfioPciDevice.realize(bad, BDF)).toThrow(
+      /MSI-X table \(65 entries at 0x4000\) does not fit in BAR 0 of 0x4000 bytes/,
+    );
     sim.close();
   });
 });
@@ -246,7 +264,9 @@ describe('quirks', () => {
     const lines = traceLines('vfio_quirk_*', () => {
       expect(dev.memory.read(a + 0x88010, 4)).toBe(dev.configRead(0x10, 4));
     });
-    expect(lines).toEqual([`vfio_quirk_generic_mirror_read ${BDF} vfio-nvidia-bar0-88000-mirror-quirk 0x10: 0x${dev.configRead(0x10, 4).toString(16)}`]);
+    expect(lines).toEqual([
+      `vfio_quirk_generic_mirror_read ${BDF} vfio-nvidia-bar0-88000-mirror-quirk 0x10: 0x${dev.configRead(0x10, 4).toString(16)}`,
+    ]);
     expect(dev.memory.read(a + 0x1810, 4)).toBe(dev.configRead(0x10, 4));
     // Without the quirk the hardware backdoor would show the device's own BAR value.
     expect(dev.device.regionRead(0, 0x88010, 4)).toBe(dev.device.regionRead(7, 0x10, 4));
@@ -271,7 +291,9 @@ describe('quirks', () => {
 
   it('nvidia-gpu without x-vga: only the 0x88000 mirror (class 0x0300); with x-no-geforce-quirks: none', () => {
     using plain = realize('sim:nvidia-gpu');
-    expect(plain.bar(0)!.quirks[0]!.regions.map((r) => r.region.name)).toEqual(['vfio-nvidia-bar0-88000-mirror-quirk']);
+    expect(plain.bar(0)!.quirks[0]!.regions.map((r) => r.region.name)).toEqual([
+      'vfio-nvidia-bar0-88000-mirror-quirk',
+    ]);
     expect(plain.bar(5)!.quirks).toEqual([]);
     using off = realize('sim:nvidia-gpu', {}, { 'x-vga': true, 'x-no-geforce-quirks': true });
     expect(off.bars.flatMap((b) => b.quirks)).toEqual([]);
@@ -279,7 +301,10 @@ describe('quirks', () => {
 
   it('ati-gpu with x-vga: BAR4 window (0x4000 matches) and BAR2 mirror', () => {
     using dev = realize('sim:ati-gpu', {}, { 'x-vga': true });
-    expect(dev.bars.flatMap((b) => b.quirks.map((q) => `${b.index}:${q.name}`))).toEqual(['2:ati-bar2', '4:ati-bar4']);
+    expect(dev.bars.flatMap((b) => b.quirks.map((q) => `${b.index}:${q.name}`))).toEqual([
+      '2:ati-bar2',
+      '4:ati-bar4',
+    ]);
     const io = dev.bar(4)!.address!;
     dev.io.write(io, 0x4010, 4);
     expect(dev.io.read(io + 4, 4)).toBe(dev.configRead(0x10, 4));
@@ -295,11 +320,24 @@ describe('quirks', () => {
       name: 'test-constant',
       probe: (host, bar) =>
         host.vendorId === 0x1b36 && bar === 0
-          ? { name: 'test-constant', regions: [{ offset: 0x100, region: MemoryRegion.io('test-constant-quirk', 4, { read: () => 0x5a5a5a5a, write: () => {} }) }] }
+          ? {
+              name: 'test-constant',
+              regions: [
+                {
+                  offset: 0x100,
+                  region: MemoryRegion.io('test-constant-quirk', 4, {
+                    read: () => 0x5a5a5a5a,
+                    write: () => {},
+                  }),
+                },
+              ],
+            }
           : null,
     });
     using dev = realize('sim:nvme', {}, { quirks: registry });
     expect(dev.memory.read(dev.bar(0)!.address! + 0x100, 4)).toBe(0x5a5a5a5a);
-    expect(() => registry.register({ name: 'test-constant', probe: () => null })).toThrow(/already registered/);
+    expect(() => registry.register({ name: 'test-constant', probe: () => null })).toThrow(
+      /already registered/,
+    );
   });
 });

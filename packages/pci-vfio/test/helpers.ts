@@ -23,7 +23,9 @@ export function traceLines(pattern: string, fn: () => void): string[] {
 export function resourceCounts(): { fds: number; maps: number } {
   return {
     fds: readdirSync('/proc/self/fd').length,
-    maps: readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('memfd:')).length,
+    maps: readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('memfd:')).length,
   };
 }
 

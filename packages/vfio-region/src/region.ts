@@ -71,7 +71,15 @@ export class VfioRegion {
   #areas: MutableArea[] = [];
   #finalized = false;
 
-  private constructor(device: VfioDeviceIo, deviceName: string, index: number, name: string, flags: number, size: number, fdOffset: number | null) {
+  private constructor(
+    device: VfioDeviceIo,
+    deviceName: string,
+    index: number,
+    name: string,
+    flags: number,
+    size: number,
+    fdOffset: number | null,
+  ) {
     this.device = device;
     this.deviceName = deviceName;
     this.index = index;
@@ -87,14 +95,29 @@ export class VfioRegion {
    * `name` and lists the areas to map (SPARSE_MMAP areas of non-zero size,
    * or the whole region). A zero-size region is inert.
    */
-  static setup(device: VfioDeviceIo, index: number, name: string, options: VfioRegionOptions = {}): VfioRegion {
+  static setup(
+    device: VfioDeviceIo,
+    index: number,
+    name: string,
+    options: VfioRegionOptions = {},
+  ): VfioRegion {
     const info = device.regionInfo(index);
-    const region = new VfioRegion(device, options.deviceName ?? device.name, index, name, info.flags, info.size, info.fdOffset);
+    const region = new VfioRegion(
+      device,
+      options.deviceName ?? device.name,
+      index,
+      name,
+      info.flags,
+      info.size,
+      info.fdOffset,
+    );
     if (info.size > 0) {
       region.#mem = MemoryRegion.io(name, info.size, region.#slowPathOps());
       if (!options.noMmap && info.flags & VFIO_REGION_INFO_FLAG_MMAP) {
         const sparse = info.capabilities.find((c) => c.kind === 'sparse-mmap');
-        region.#areas = sparse ? region.#sparseAreas(sparse.areas) : [{ offset: 0, size: info.size, mapping: null, region: null }];
+        region.#areas = sparse
+          ? region.#sparseAreas(sparse.areas)
+          : [{ offset: 0, size: info.size, mapping: null, region: null }];
       }
     }
     traceRegionSetup.emit(region.deviceName, index, name, info.flags, info.fdOffset ?? 0, info.size);
@@ -122,11 +145,27 @@ export class VfioRegion {
   setMmapAreas(areas: readonly SparseMmapArea[]): void {
     this.#live();
     if (this.#areas.some((a) => a.mapping)) {
-      throw new VfioRegionError('ERR_VFIO_REGION_MAPPED', this.deviceName, this.index, 'cannot change the mmap areas while mapped');
+      throw new VfioRegionError(
+        'ERR_VFIO_REGION_MAPPED',
+        this.deviceName,
+        this.index,
+        'cannot change the mmap areas while mapped',
+      );
     }
     for (const a of areas) {
-      if (!Number.isSafeInteger(a.offset) || !Number.isSafeInteger(a.size) || a.offset < 0 || a.size <= 0 || a.offset + a.size > this.size) {
-        throw new VfioRegionError('ERR_VFIO_REGION_AREA', this.deviceName, this.index, `mmap area [0x${a.offset.toString(16)}, +0x${a.size.toString(16)}) is outside the region (0x${this.size.toString(16)} bytes)`);
+      if (
+        !Number.isSafeInteger(a.offset) ||
+        !Number.isSafeInteger(a.size) ||
+        a.offset < 0 ||
+        a.size <= 0 ||
+        a.offset + a.size > this.size
+      ) {
+        throw new VfioRegionError(
+          'ERR_VFIO_REGION_AREA',
+          this.deviceName,
+          this.index,
+          `mmap area [0x${a.offset.toString(16)}, +0x${a.size.toString(16)}) is outside the region (0x${this.size.toString(16)} bytes)`,
+        );
       }
     }
     this.#areas = areas.map((a) => ({ offset: a.offset, size: a.size, mapping: null, region: null }));
@@ -142,7 +181,10 @@ export class VfioRegion {
     this.#live();
     const mem = this.#mem;
     if (!mem) return;
-    const prot = { read: (this.flags & VFIO_REGION_INFO_FLAG_READ) !== 0, write: (this.flags & VFIO_REGION_INFO_FLAG_WRITE) !== 0 };
+    const prot = {
+      read: (this.flags & VFIO_REGION_INFO_FLAG_READ) !== 0,
+      write: (this.flags & VFIO_REGION_INFO_FLAG_WRITE) !== 0,
+    };
     for (let i = 0; i < this.#areas.length; i++) {
       const area = this.#areas[i]!;
       if (area.mapping) continue;
@@ -153,7 +195,13 @@ export class VfioRegion {
       } catch (err) {
         const base = this.fdOffset ?? 0;
         const errno = err instanceof SysError ? err.errno : 22;
-        traceRegionMmapFault.emit(this.name, i, base + area.offset, base + area.offset + area.size - 1, -errno);
+        traceRegionMmapFault.emit(
+          this.name,
+          i,
+          base + area.offset,
+          base + area.offset + area.size - 1,
+          -errno,
+        );
         area.mapping?.unmap();
         area.mapping = null;
         area.region = null;
@@ -219,9 +267,14 @@ export class VfioRegion {
   read(offset: number, size: number): AccessValue {
     let value: AccessValue;
     try {
-      value = size === 8 ? this.device.regionRead64(this.index, offset) : this.device.regionRead(this.index, offset, size as 1 | 2 | 4);
+      value =
+        size === 8
+          ? this.device.regionRead64(this.index, offset)
+          : this.device.regionRead(this.index, offset, size as 1 | 2 | 4);
     } catch (err) {
-      errorReport(`vfio_region_read(${this.deviceName}:region${this.index}+0x${offset.toString(16)}, ${size}) failed: ${(err as Error).message}`);
+      errorReport(
+        `vfio_region_read(${this.deviceName}:region${this.index}+0x${offset.toString(16)}, ${size}) failed: ${(err as Error).message}`,
+      );
       return size === 8 ? 0xffff_ffff_ffff_ffffn : ALL_ONES[size]!;
     }
     traceRegionRead.emit(this.deviceName, this.index, offset, size, value);
@@ -234,7 +287,9 @@ export class VfioRegion {
       if (size === 8) this.device.regionWrite64(this.index, offset, BigInt(value));
       else this.device.regionWrite(this.index, offset, Number(value), size as 1 | 2 | 4);
     } catch (err) {
-      errorReport(`vfio_region_write(${this.deviceName}:region${this.index}+0x${offset.toString(16)}, 0x${value.toString(16)}, ${size}) failed: ${(err as Error).message}`);
+      errorReport(
+        `vfio_region_write(${this.deviceName}:region${this.index}+0x${offset.toString(16)}, 0x${value.toString(16)}, ${size}) failed: ${(err as Error).message}`,
+      );
       return;
     }
     traceRegionWrite.emit(this.deviceName, this.index, offset, value, size);
@@ -274,7 +329,13 @@ export class VfioRegion {
 
   #live(): void {
     if (this.#finalized) {
-      throw new VfioRegionError('ERR_VFIO_REGION_FINALIZED', this.deviceName, this.index, `"${this.name}" was finalized`, 'set the region up again');
+      throw new VfioRegionError(
+        'ERR_VFIO_REGION_FINALIZED',
+        this.deviceName,
+        this.index,
+        `"${this.name}" was finalized`,
+        'set the region up again',
+      );
     }
   }
 }

@@ -79,38 +79,42 @@ describe('VfioRegion over the in-process nvme', () => {
     empty.finalize();
   });
 
-  it.each([0, 1])('rolls back in reverse when area %i fails to map: nothing stays mapped, slow path still serves', async (failAt) => {
-    await settle();
-    const before = resourceCounts();
-    {
-      using dev = openSimDevice('sim:nvme', { msixMode: 'sparse' });
-      const region = VfioRegion.setup(failingMmap(dev, failAt), 0, 'BAR 0');
-      let error: unknown;
-      const lines = traceLines('vfio_region_*', () => {
-        try {
-          region.mmap();
-        } catch (err) {
-          error = err;
-        }
-      });
-      expect(error).toBeInstanceOf(Error);
-      const base = 0;
-      const area = region.mmaps[failAt]!;
-      expect(lines).toContain(
-        `vfio_region_mmap_fault Region BAR 0 mmaps[${failAt}], [0x${(base + area.offset).toString(16)} - 0x${(base + area.offset + area.size - 1).toString(16)}], fault: -12`,
-      );
-      if (failAt === 1) expect(lines).toContain('vfio_region_unmap Region BAR 0 mmaps[0] unmap [0x0 - 0x1fff]');
-      expect(region.mmaps.every((a) => a.mapping === null)).toBe(true);
-      expect(region.mem!.subregions).toEqual([]);
-      const as = new AddressSpace(region.mem!, 'bar');
-      expect(as.read(0x8, 4)).toBe(0x10400);
-      as.destroy();
-      region.exit();
-      region.finalize();
-    }
-    await settle();
-    expect(resourceCounts()).toEqual(before);
-  });
+  it.each([0, 1])(
+    'rolls back in reverse when area %i fails to map: nothing stays mapped, slow path still serves',
+    async (failAt) => {
+      await settle();
+      const before = resourceCounts();
+      {
+        using dev = openSimDevice('sim:nvme', { msixMode: 'sparse' });
+        const region = VfioRegion.setup(failingMmap(dev, failAt), 0, 'BAR 0');
+        let error: unknown;
+        const lines = traceLines('vfio_region_*', () => {
+          try {
+            region.mmap();
+          } catch (err) {
+            error = err;
+          }
+        });
+        expect(error).toBeInstanceOf(Error);
+        const base = 0;
+        const area = region.mmaps[failAt]!;
+        expect(lines).toContain(
+          `vfio_region_mmap_fault Region BAR 0 mmaps[${failAt}], [0x${(base + area.offset).toString(16)} - 0x${(base + area.offset + area.size - 1).toString(16)}], fault: -12`,
+        );
+        if (failAt === 1)
+          expect(lines).toContain('vfio_region_unmap Region BAR 0 mmaps[0] unmap [0x0 - 0x1fff]');
+        expect(region.mmaps.every((a) => a.mapping === null)).toBe(true);
+        expect(region.mem!.subregions).toEqual([]);
+        const as = new AddressSpace(region.mem!, 'bar');
+        expect(as.read(0x8, 4)).toBe(0x10400);
+        as.destroy();
+        region.exit();
+        region.finalize();
+      }
+      await settle();
+      expect(resourceCounts()).toEqual(before);
+    },
+  );
 
   it('reports a failed slow-path read and returns all ones', () => {
     using dev = openSimDevice('sim:nvme');
@@ -127,7 +131,9 @@ describe('VfioRegion over the in-process nvme', () => {
     } finally {
       dc.unsubscribe(channel, fn);
     }
-    expect(reports[0]).toMatch(/^vfio_region_read\(sim:nvme:region0\+0x8, 4\) failed: pread\(.*\) failed: .*EIO/);
+    expect(reports[0]).toMatch(
+      /^vfio_region_read\(sim:nvme:region0\+0x8, 4\) failed: pread\(.*\) failed: .*EIO/,
+    );
     expect(reports[2]).toMatch(/^vfio_region_write\(sim:nvme:region0\+0x8, 0x1, 4\) failed/);
     region.finalize();
   });

@@ -48,7 +48,8 @@ export const atiBar4Quirk: QuirkProbe = {
 export const atiBar2Quirk: QuirkProbe = {
   name: 'ati-bar2',
   probe(host, bar) {
-    if (host.vendorId !== PCI_VENDOR_ID_ATI || !host.vga || bar !== 2 || host.bar(2)?.kind !== 'mem64') return null;
+    if (host.vendorId !== PCI_VENDOR_ID_ATI || !host.vga || bar !== 2 || host.bar(2)?.kind !== 'mem64')
+      return null;
     const mirror = configMirrorQuirk(host, bar, 'vfio-ati-bar2-4000-quirk', 0x4000, PCI_CONFIG_SPACE_SIZE);
     traceAtiBar2Probe.emit(host.name);
     return { name: this.name, regions: [mirror] };
@@ -63,7 +64,13 @@ export const atiBar2Quirk: QuirkProbe = {
 export const nvidiaBar5Quirk: QuirkProbe = {
   name: 'nvidia-bar5',
   probe(host, bar) {
-    if (host.noGeforceQuirks || host.vendorId !== PCI_VENDOR_ID_NVIDIA || !host.vga || bar !== 5 || host.bar(5)?.kind !== 'io') {
+    if (
+      host.noGeforceQuirks ||
+      host.vendorId !== PCI_VENDOR_ID_NVIDIA ||
+      !host.vga ||
+      bar !== 5 ||
+      host.bar(5)?.kind !== 'io'
+    ) {
       return null;
     }
     const region = host.bar(5)!.region;
@@ -86,7 +93,7 @@ export const nvidiaBar5Quirk: QuirkProbe = {
     let enable = 0;
     let enabled = false;
     const update = () => {
-      if (((master & enable) & 1) === (enabled ? 1 : 0)) return;
+      if ((master & enable & 1) === (enabled ? 1 : 0)) return;
       enabled = !enabled;
       traceNvidiaBar5State.emit(host.name, enabled ? 'Enable' : 'Disable');
       window.addressRegion.setEnabled(enabled);
@@ -124,7 +131,8 @@ export const nvidiaBar5Quirk: QuirkProbe = {
 export const nvidiaBar0Quirk: QuirkProbe = {
   name: 'nvidia-bar0',
   probe(host, bar) {
-    if (host.noGeforceQuirks || host.vendorId !== PCI_VENDOR_ID_NVIDIA || !isVgaClass(host) || bar !== 0) return null;
+    if (host.noGeforceQuirks || host.vendorId !== PCI_VENDOR_ID_NVIDIA || !isVgaClass(host) || bar !== 0)
+      return null;
     const region = host.bar(0)!.region;
     const msiAck = (offset: number) => (addr: number, data: number, size: number) => {
       if (host.msiCap !== 0 && addr >= host.msiCap && addr + size <= host.msiCap + PCI_MSI_FLAGS) {
@@ -132,9 +140,27 @@ export const nvidiaBar0Quirk: QuirkProbe = {
         traceNvidiaBar0MsiAck.emit(host.name);
       }
     };
-    const regions = [configMirrorQuirk(host, bar, 'vfio-nvidia-bar0-88000-mirror-quirk', 0x88000, host.configSize, msiAck(0x88000))];
+    const regions = [
+      configMirrorQuirk(
+        host,
+        bar,
+        'vfio-nvidia-bar0-88000-mirror-quirk',
+        0x88000,
+        host.configSize,
+        msiAck(0x88000),
+      ),
+    ];
     if (host.vga) {
-      regions.push(configMirrorQuirk(host, bar, 'vfio-nvidia-bar0-1800-mirror-quirk', 0x1800, PCI_CONFIG_SPACE_SIZE, msiAck(0x1800)));
+      regions.push(
+        configMirrorQuirk(
+          host,
+          bar,
+          'vfio-nvidia-bar0-1800-mirror-quirk',
+          0x1800,
+          PCI_CONFIG_SPACE_SIZE,
+          msiAck(0x1800),
+        ),
+      );
     }
     traceNvidiaBar0Probe.emit(host.name);
     return { name: this.name, regions };
@@ -210,4 +236,10 @@ export const rtl8168Bar2Quirk: QuirkProbe = {
 };
 
 /** QEMU's probe order (vfio_bar_quirk_setup). */
-export const builtinQuirkProbes: readonly QuirkProbe[] = [atiBar4Quirk, atiBar2Quirk, nvidiaBar5Quirk, nvidiaBar0Quirk, rtl8168Bar2Quirk];
+export const builtinQuirkProbes: readonly QuirkProbe[] = [
+  atiBar4Quirk,
+  atiBar2Quirk,
+  nvidiaBar5Quirk,
+  nvidiaBar0Quirk,
+  rtl8168Bar2Quirk,
+];

@@ -11,7 +11,8 @@ export class QuirkRegistry {
 
   /** Adds a probe after the existing ones. Names must be unique. */
   register(probe: QuirkProbe): this {
-    if (this.#probes.some((p) => p.name === probe.name)) throw new Error(`a quirk named "${probe.name}" is already registered`);
+    if (this.#probes.some((p) => p.name === probe.name))
+      throw new Error(`a quirk named "${probe.name}" is already registered`);
     this.#probes.push(probe);
     return this;
   }

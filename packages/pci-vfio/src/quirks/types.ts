@@ -25,7 +25,9 @@ export interface QuirkHost {
   readonly msiCap: number;
   /** Whether the device has an MSI-X capability (emulated by us). */
   readonly hasMsix: boolean;
-  bar(index: number): { readonly kind: BarKind; readonly size: number; readonly region: VfioRegion } | undefined;
+  bar(
+    index: number,
+  ): { readonly kind: BarKind; readonly size: number; readonly region: VfioRegion } | undefined;
   /** The virtualized config space, as the driver sees it (vfio_pci_read_config / write_config). */
   configRead(offset: number, size: number): number;
   configWrite(offset: number, value: number, size: number): void;
