@@ -29,8 +29,19 @@ export interface SparseMmapArea {
 
 /** A decoded region capability (VFIO_REGION_INFO_CAP_*). Unknown ones keep their raw bytes. */
 export type RegionCapability =
-  | { readonly kind: 'sparse-mmap'; readonly id: 1; readonly version: number; readonly areas: readonly SparseMmapArea[] }
-  | { readonly kind: 'type'; readonly id: 2; readonly version: number; readonly type: number; readonly subtype: number }
+  | {
+      readonly kind: 'sparse-mmap';
+      readonly id: 1;
+      readonly version: number;
+      readonly areas: readonly SparseMmapArea[];
+    }
+  | {
+      readonly kind: 'type';
+      readonly id: 2;
+      readonly version: number;
+      readonly type: number;
+      readonly subtype: number;
+    }
   | { readonly kind: 'msix-mappable'; readonly id: 3; readonly version: number }
   | { readonly kind: 'unknown'; readonly id: number; readonly version: number; readonly bytes: Uint8Array };
 

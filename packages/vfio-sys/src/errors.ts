@@ -53,7 +53,9 @@ export class VfioDecodeError extends VfioError {
 /** A resource (device, mapping, container) was used after it was released. */
 export class VfioClosedError extends VfioError {
   constructor(what: string) {
-    super('ERR_VFIO_CLOSED', `${what} is closed`, { hint: 'open it again; a released resource cannot be reused' });
+    super('ERR_VFIO_CLOSED', `${what} is closed`, {
+      hint: 'open it again; a released resource cannot be reused',
+    });
   }
 }
 

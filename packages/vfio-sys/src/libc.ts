@@ -84,7 +84,9 @@ export function sysIoctlInt(fd: number, request: number, arg: number, name?: str
 
 /** ioctl returning -errno instead of throwing, for probes where failure is an answer. */
 export function sysIoctlTry(fd: number, request: number, arg: Buffer | number | null): number {
-  const r = (typeof arg === 'number' ? raw.ioctlInt(fd, request, arg) : raw.ioctlPtr(fd, request, arg)) as number;
+  const r = (
+    typeof arg === 'number' ? raw.ioctlInt(fd, request, arg) : raw.ioctlPtr(fd, request, arg)
+  ) as number;
   return r < 0 ? -koffi.errno() : r;
 }
 
@@ -119,14 +121,22 @@ export function sysWrite(fd: number, buf: Buffer | Uint8Array): number {
 }
 
 /** mmap returning the address as a bigint. */
-export function sysMmap(addr: bigint, length: number, prot: number, flags: number, fd: number, offset: number): bigint {
+export function sysMmap(
+  addr: bigint,
+  length: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  offset: number,
+): bigint {
   const p = raw.mmap(addr, length, prot, flags, fd, offset) as number | bigint;
   if (BigInt(p) === -1n) fail('mmap', `fd ${fd}, 0x${length.toString(16)} bytes at 0x${offset.toString(16)}`);
   return BigInt.asUintN(64, BigInt(p));
 }
 
 export function sysMunmap(addr: bigint, length: number): void {
-  if ((raw.munmap(addr, length) as number) < 0) fail('munmap', `0x${addr.toString(16)}, 0x${length.toString(16)} bytes`);
+  if ((raw.munmap(addr, length) as number) < 0)
+    fail('munmap', `0x${addr.toString(16)}, 0x${length.toString(16)} bytes`);
 }
 
 const F_DUPFD_CLOEXEC = 1030;

@@ -76,8 +76,10 @@ export class MappedArea implements Disposable {
    * page aligned (the kernel says EINVAL otherwise); the size need not be.
    */
   static map(fd: number, offset: number, size: number, prot: MmapProtection, label = `fd ${fd}`): MappedArea {
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new VfioArgumentError(`mmap offset ${offset} is not a non-negative safe integer`);
-    if (!Number.isSafeInteger(size) || size <= 0) throw new VfioArgumentError(`mmap size ${size} must be a positive safe integer`);
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw new VfioArgumentError(`mmap offset ${offset} is not a non-negative safe integer`);
+    if (!Number.isSafeInteger(size) || size <= 0)
+      throw new VfioArgumentError(`mmap size ${size} must be a positive safe integer`);
     const protBits = (prot.read ? PROT_READ : 0) | (prot.write ? PROT_WRITE : 0);
     const address = sysMmap(0n, size, protBits, MAP_SHARED, fd, offset);
     return new MappedArea({ address, size }, prot, label);
@@ -138,7 +140,14 @@ export class MappedArea implements Disposable {
     this.#state = null;
     // MAP_FIXED over the same range drops the device pages atomically; a view
     // still held elsewhere now reads zeros instead of faulting.
-    sysMmap(state.address, state.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    sysMmap(
+      state.address,
+      state.size,
+      PROT_READ | PROT_WRITE,
+      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+      -1,
+      0,
+    );
     this.u8 = new Uint8Array(EMPTY);
     this.u16 = new Uint16Array(EMPTY);
     this.u32 = new Uint32Array(EMPTY);
