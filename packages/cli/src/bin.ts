@@ -1,0 +1,11 @@
+import { run } from './program.js';
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`vfio-ts: internal error: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

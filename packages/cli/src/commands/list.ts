@@ -1,0 +1,43 @@
+/** `vfio-ts list [--all]`: IOMMU groups, their devices, and whether VFIO can use each group. */
+import { listIommuGroups, type SysfsOptions } from '@vfio-ts/vfio-sys';
+import { hex } from '../numbers.js';
+import type { Output } from '../output.js';
+
+export function list(out: Output, options: { all: boolean } & SysfsOptions): void {
+  const groups = listIommuGroups(options)
+    .map((g) => ({ ...g, devices: options.all ? g.devices : g.devices.filter((d) => d.driver === 'vfio-pci') }))
+    .filter((g) => g.devices.length > 0);
+  const doc = {
+    groups: groups.map((g) => ({
+      group: g.group,
+      viable: g.viable,
+      devices: g.devices.map((d) => ({ bdf: d.bdf, vendor: d.vendor, device: d.device, class: d.classCode, driver: d.driver })),
+    })),
+  };
+  if (out.json) {
+    out.document(doc);
+    return;
+  }
+  if (listIommuGroups(options).length === 0) {
+    out.line('No IOMMU groups on this machine: the IOMMU is off or absent, so VFIO has no devices to offer.');
+    out.line('Enable it (intel_iommu=on / amd_iommu=on), or try a simulated device: vfio-ts inspect sim:nvme');
+    return;
+  }
+  if (groups.length === 0) {
+    out.line('No device is bound to vfio-pci. Use --all to see every device, and `vfio-ts bind <bdf>` to bind one.');
+    return;
+  }
+  out.table(
+    ['group', 'viable', 'device', 'id', 'class', 'driver'],
+    groups.flatMap((g) =>
+      g.devices.map((d, i) => [
+        i === 0 ? String(g.group) : '',
+        i === 0 ? (g.viable ? 'yes' : 'no') : '',
+        d.bdf,
+        `${d.vendor.toString(16).padStart(4, '0')}:${d.device.toString(16).padStart(4, '0')}`,
+        hex(d.classCode, 6),
+        d.driver ?? '-',
+      ]),
+    ),
+  );
+}
