@@ -20,7 +20,10 @@ export function parseDeviceArg(text: string, sim: SimDeviceOptions = {}): Device
     return { backend: 'sim', name: text, open: () => openSimDevice(text, sim) };
   }
   if (text.startsWith('vfio-user:')) {
-    throw new UsageError(`vfio-user devices (${text}) are not yet supported`, 'use a kernel device (0000:01:00.0) or a simulated one (sim:nvme)');
+    throw new UsageError(
+      `vfio-user devices (${text}) are not yet supported`,
+      'use a kernel device (0000:01:00.0) or a simulated one (sim:nvme)',
+    );
   }
   if (/^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i.test(text)) {
     const bdf = normalizeBdf(text);

@@ -23,7 +23,11 @@ export function parseDeviceOptions(pairs: readonly string[]): ParsedDeviceOption
   const sim: { msixMode?: MsixMode; pageSize?: number } = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--option "${pair}" is not key=value`, `e.g. --option x-no-mmap=on; known keys: ${KNOWN.join(', ')}`);
+    if (eq <= 0)
+      throw new UsageError(
+        `--option "${pair}" is not key=value`,
+        `e.g. --option x-no-mmap=on; known keys: ${KNOWN.join(', ')}`,
+      );
     const key = pair.slice(0, eq);
     const value = pair.slice(eq + 1);
     if ((BOOLEAN_KEYS as readonly string[]).includes(key)) pci[key] = onOff(key, value);

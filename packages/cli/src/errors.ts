@@ -21,7 +21,8 @@ const INPUT_CODES = new Set(['ERR_VFIO_BDF', 'ERR_VFIO_PERMISSION', 'ERR_VFIO_NO
 
 /** Which exit code an error means. */
 export function exitCodeOf(err: unknown): number {
-  if (err instanceof UsageError || err instanceof ModelError || err instanceof VfioArgumentError) return EXIT_USAGE;
+  if (err instanceof UsageError || err instanceof ModelError || err instanceof VfioArgumentError)
+    return EXIT_USAGE;
   if (err instanceof VfioError && INPUT_CODES.has(err.code)) return EXIT_USAGE;
   return EXIT_FAILED;
 }
@@ -30,7 +31,9 @@ export function exitCodeOf(err: unknown): number {
 export function describeError(err: unknown): string {
   if (err instanceof UsageError) return err.hint ? `${err.message}\n  ${err.hint}` : err.message;
   if (err instanceof VfioError && err.hint) {
-    const what = err.message.endsWith(`: ${err.hint}`) ? err.message.slice(0, -(err.hint.length + 2)) : err.message;
+    const what = err.message.endsWith(`: ${err.hint}`)
+      ? err.message.slice(0, -(err.hint.length + 2))
+      : err.message;
     return `${what}\n  ${err.hint}`;
   }
   return err instanceof Error ? err.message : String(err);

@@ -3,15 +3,21 @@ import { UsageError } from './errors.js';
 
 export function parseInteger(text: string, what: string): number {
   const t = text.trim();
-  if (!/^(0x[0-9a-f]+|\d+)$/i.test(t)) throw new UsageError(`${what} "${text}" is not a number`, 'use decimal or 0x-prefixed hex');
+  if (!/^(0x[0-9a-f]+|\d+)$/i.test(t))
+    throw new UsageError(`${what} "${text}" is not a number`, 'use decimal or 0x-prefixed hex');
   const n = Number(t);
-  if (!Number.isSafeInteger(n)) throw new UsageError(`${what} "${text}" is too large`, 'values above 2^53 need an 8-byte access with --size 8');
+  if (!Number.isSafeInteger(n))
+    throw new UsageError(
+      `${what} "${text}" is too large`,
+      'values above 2^53 need an 8-byte access with --size 8',
+    );
   return n;
 }
 
 export function parseBigInteger(text: string, what: string): bigint {
   const t = text.trim();
-  if (!/^(0x[0-9a-f]+|\d+)$/i.test(t)) throw new UsageError(`${what} "${text}" is not a number`, 'use decimal or 0x-prefixed hex');
+  if (!/^(0x[0-9a-f]+|\d+)$/i.test(t))
+    throw new UsageError(`${what} "${text}" is not a number`, 'use decimal or 0x-prefixed hex');
   return BigInt(t);
 }
 

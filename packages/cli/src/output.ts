@@ -24,13 +24,32 @@ export function createOutput(options: { json: boolean; stdout: NodeJS.WriteStrea
       const table = new Table({
         head: head.map((h) => colors.bold(h)),
         chars: {
-          top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '',
-          'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ',
+          top: '',
+          'top-mid': '',
+          'top-left': '',
+          'top-right': '',
+          bottom: '',
+          'bottom-mid': '',
+          'bottom-left': '',
+          'bottom-right': '',
+          left: '',
+          'left-mid': '',
+          mid: '',
+          'mid-mid': '',
+          right: '',
+          'right-mid': '',
+          middle: '  ',
         },
         style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
       });
       for (const r of rows) table.push([...r]);
-      write(table.toString().split('\n').map((l) => l.trimEnd()).join('\n'));
+      write(
+        table
+          .toString()
+          .split('\n')
+          .map((l) => l.trimEnd())
+          .join('\n'),
+      );
     },
     document(value) {
       write(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2));

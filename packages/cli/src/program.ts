@@ -47,11 +47,27 @@ function requireRoot(action: string): void {
 
 export function buildProgram(ctx: RunContext): Command {
   const program = new Command('vfio-ts')
-    .description('Inspect and drive VFIO devices: kernel (/dev/vfio), simulated (sim:<name>) or, later, vfio-user.')
+    .description(
+      'Inspect and drive VFIO devices: kernel (/dev/vfio), simulated (sim:<name>) or, later, vfio-user.',
+    )
     .version(VERSION, '--version')
-    .addOption(new Option('--trace <pattern>', 'print trace events matching a QEMU -trace pattern (repeatable), e.g. vfio_region_*').default([]).argParser(collect))
+    .addOption(
+      new Option(
+        '--trace <pattern>',
+        'print trace events matching a QEMU -trace pattern (repeatable), e.g. vfio_region_*',
+      )
+        .default([])
+        .argParser(collect),
+    )
     .option('--json', 'print one JSON document on stdout', false)
-    .addOption(new Option('--option <key=value>', 'device option by QEMU property name (repeatable), e.g. x-no-mmap=on').default([]).argParser(collect))
+    .addOption(
+      new Option(
+        '--option <key=value>',
+        'device option by QEMU property name (repeatable), e.g. x-no-mmap=on',
+      )
+        .default([])
+        .argParser(collect),
+    )
     .option('--debug', 'show stack traces on errors', false)
     .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
     .exitOverride()
@@ -63,7 +79,9 @@ export function buildProgram(ctx: RunContext): Command {
     .option('--all', 'include devices not bound to vfio-pci', false)
     .action((opts: { all: boolean }, cmd: Command) => {
       const { out } = setup(cmd, ctx);
-      list(out, { all: opts.all });
+      // VFIO_TS_SYSFS_ROOT points discovery at another sysfs tree (tests, chroots).
+      const sysfsRoot = process.env.VFIO_TS_SYSFS_ROOT;
+      list(out, sysfsRoot ? { all: opts.all, sysfsRoot } : { all: opts.all });
     });
 
   program
@@ -87,7 +105,9 @@ export function buildProgram(ctx: RunContext): Command {
     .action((text: string, opts: { flat: boolean; disabled: boolean }, cmd: Command) => {
       const { g, out } = setup(cmd, ctx);
       const { arg, pci } = device(text, g);
-      const tree = withRealized(arg, pci, (dev) => formatMtree([dev.memory, dev.io], { flat: opts.flat, disabled: opts.disabled }));
+      const tree = withRealized(arg, pci, (dev) =>
+        formatMtree([dev.memory, dev.io], { flat: opts.flat, disabled: opts.disabled }),
+      );
       if (out.json) out.document({ device: arg.name, flat: opts.flat, mtree: tree });
       else ctx.stdout.write(tree);
     });
@@ -95,7 +115,11 @@ export function buildProgram(ctx: RunContext): Command {
   const access = (name: 'read' | 'write') => {
     const cmd = program
       .command(name)
-      .description(name === 'read' ? 'read one register through the memory tree' : 'write one register through the memory tree')
+      .description(
+        name === 'read'
+          ? 'read one register through the memory tree'
+          : 'write one register through the memory tree',
+      )
       .argument('<device>')
       .argument('<bar>', 'BAR index, 0-5')
       .argument('<offset>', 'offset in the BAR (decimal or 0x hex)');
@@ -111,10 +135,16 @@ export function buildProgram(ctx: RunContext): Command {
         const target: AccessTarget = parseAccess(barText!, offsetText!, opts.size);
         const { arg, pci } = device(text!, g);
         const options = opts.slow ? { ...pci, 'x-no-mmap': true } : pci;
-        const result = withRealized(arg, options, (dev) => (name === 'read' ? readRegister(dev, target) : writeRegister(dev, target, valueText!)));
-        const value = typeof result.value === 'bigint' ? result.value.toString() : result.value;
+        const result = withRealized(arg, options, (dev) =>
+          name === 'read' ? readRegister(dev, target) : writeRegister(dev, target, valueText!),
+        );
+        // 64-bit values go out as decimal strings (JSON numbers lose precision above 2^53).
+        const value = target.size === 8 ? result.value.toString() : Number(result.value);
         if (out.json) out.document({ value, path: result.path, region: result.region });
-        else out.line(`${name === 'read' ? '' : 'wrote '}${hex(result.value, target.size * 2)}  (${result.path} path, ${result.region})`);
+        else
+          out.line(
+            `${name === 'read' ? '' : 'wrote '}${hex(result.value, target.size * 2)}  (${result.path} path, ${result.region})`,
+          );
       });
   };
   access('read');
@@ -129,8 +159,11 @@ export function buildProgram(ctx: RunContext): Command {
       const { g, out } = setup(cmd, ctx);
       const { arg, pci } = device(text, g);
       const iterations = Number(opts.iterations);
-      if (!Number.isSafeInteger(iterations) || iterations < 1000) throw new UsageError(`--iterations ${opts.iterations} must be an integer >= 1000`);
-      const r = withRealized(arg, pci, (dev) => bench(dev, { iterations, progress: !out.json && ctx.stderr.isTTY === true }));
+      if (!Number.isSafeInteger(iterations) || iterations < 1000)
+        throw new UsageError(`--iterations ${opts.iterations} must be an integer >= 1000`);
+      const r = withRealized(arg, pci, (dev) =>
+        bench(dev, { iterations, progress: !out.json && ctx.stderr.isTTY === true }),
+      );
       if (out.json) out.document(r);
       else {
         out.table(
@@ -147,7 +180,11 @@ export function buildProgram(ctx: RunContext): Command {
   for (const name of ['bind', 'unbind'] as const) {
     program
       .command(name)
-      .description(name === 'bind' ? 'bind a PCI device to vfio-pci (driver_override)' : 'unbind a PCI device from vfio-pci and let the kernel reprobe it')
+      .description(
+        name === 'bind'
+          ? 'bind a PCI device to vfio-pci (driver_override)'
+          : 'unbind a PCI device from vfio-pci and let the kernel reprobe it',
+      )
       .argument('<bdf>')
       .action((bdf: string, _opts: unknown, cmd: Command) => {
         const { out } = setup(cmd, ctx);
@@ -163,13 +200,18 @@ export function buildProgram(ctx: RunContext): Command {
 }
 
 /** Runs the CLI; resolves to the exit code. */
-export async function run(argv: readonly string[], ctx: RunContext = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function run(
+  argv: readonly string[],
+  ctx: RunContext = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const program = buildProgram(ctx);
   const traceIndex = argv.indexOf('--trace');
   const patterns: string[] = [];
   for (let i = 0; i < argv.length; i++) if (argv[i] === '--trace' && argv[i + 1]) patterns.push(argv[i + 1]!);
   for (const a of argv) if (a.startsWith('--trace=')) patterns.push(a.slice(8));
-  const stop = startTracing(traceIndex >= 0 || patterns.length > 0 ? patterns : [], (line) => ctx.stderr.write(`${line}\n`));
+  const stop = startTracing(traceIndex >= 0 || patterns.length > 0 ? patterns : [], (line) =>
+    ctx.stderr.write(`${line}\n`),
+  );
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT_OK;

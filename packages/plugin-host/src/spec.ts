@@ -207,11 +207,9 @@ export function parseDeviceSpec(json: unknown, source = 'device spec'): DeviceSp
   const result = specSchema.safeParse(json);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => `${pathText(issue.path)}: ${issue.message}`);
-  throw new ModelError(
-    'ERR_MODEL_SPEC',
-    `${source} is invalid:\n  ${lines.join('\n  ')}`,
-    'fix the fields named above',
-  );
+  // One problem fits on the line; several are listed one per line.
+  const listing = lines.length === 1 ? ` ${lines[0]}` : `\n  ${lines.join('\n  ')}`;
+  throw new ModelError('ERR_MODEL_SPEC', `${source} is invalid:${listing}`, 'fix the fields named above');
 }
 
 /** Builds a model from a validated spec. */

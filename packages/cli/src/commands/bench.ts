@@ -29,15 +29,24 @@ function measure(read: () => number, iterations: number, tick: (n: number) => vo
 
 export function bench(dev: VfioPciDevice, options: { iterations: number; progress: boolean }): BenchResult {
   const bar = dev.bars.find((b) => b.kind !== 'io' && b.region.mmaps.some((a) => a.mapping !== null));
-  if (!bar || bar.address === null) throw new UsageError(`${dev.name} has no mapped memory BAR to benchmark`, 'the fast path needs a BAR the backend lets us mmap');
+  if (!bar || bar.address === null)
+    throw new UsageError(
+      `${dev.name} has no mapped memory BAR to benchmark`,
+      'the fast path needs a BAR the backend lets us mmap',
+    );
   const area = bar.region.mmaps.find((a) => a.mapping !== null)!;
   const address = bar.address + area.offset;
   const fastIterations = options.iterations;
   const slowIterations = Math.max(1000, Math.floor(options.iterations / 100));
-  const progress = options.progress ? new SingleBar({ format: ' {phase} [{bar}] {percentage}%', hideCursor: true }) : null;
+  const progress = options.progress
+    ? new SingleBar({ format: ' {phase} [{bar}] {percentage}%', hideCursor: true })
+    : null;
   progress?.start(fastIterations + slowIterations, 0, { phase: 'fast' });
   let done = 0;
-  const tick = (n: number) => progress?.update((done += n));
+  const tick = (n: number) => {
+    done += n;
+    progress?.update(done);
+  };
   try {
     dev.memory.read(address, 4);
     const fastNs = measure(() => dev.memory.read(address, 4), fastIterations, tick);

@@ -47,7 +47,8 @@ export interface InspectReport {
 
 function capJson(c: RegionCapability): InspectReport['regions'][number]['caps'][number] {
   const base = { id: c.id, name: regionCapabilityName(c.id), version: c.version };
-  if (c.kind === 'sparse-mmap') return { ...base, areas: c.areas.map((a) => ({ offset: a.offset, size: a.size })) };
+  if (c.kind === 'sparse-mmap')
+    return { ...base, areas: c.areas.map((a) => ({ offset: a.offset, size: a.size })) };
   if (c.kind === 'type') return { ...base, type: c.type, subtype: c.subtype };
   if (c.kind === 'unknown') return { ...base, bytes: Buffer.from(c.bytes).toString('hex') };
   return base;
@@ -78,7 +79,9 @@ export function inspectReport(dev: VfioPciDevice, arg: DeviceArg): InspectReport
       size: r.size,
       offset: r.fdOffset ?? 0,
       caps: r.capabilities.map(capJson),
-      mmaps: bar ? bar.region.mmaps.filter((a) => a.mapping !== null).map((a) => ({ offset: a.offset, size: a.size })) : [],
+      mmaps: bar
+        ? bar.region.mmaps.filter((a) => a.mapping !== null).map((a) => ({ offset: a.offset, size: a.size }))
+        : [],
     });
   }
   const irqs: InspectReport['irqs'] = [];
@@ -108,14 +111,24 @@ export function inspectReport(dev: VfioPciDevice, arg: DeviceArg): InspectReport
           fixup: m.fixup ? m.fixup.map((a) => ({ offset: a.offset, size: a.size })) : null,
         }
       : null,
-    bars: dev.bars.map((b) => ({ index: b.index, type: b.kind, prefetch: b.prefetchable, size: b.size, address: b.address ?? 0 })),
-    quirks: dev.bars.flatMap((b) => b.quirks.flatMap((q) => q.regions.map((r) => ({ bar: b.index, name: r.region.name })))),
+    bars: dev.bars.map((b) => ({
+      index: b.index,
+      type: b.kind,
+      prefetch: b.prefetchable,
+      size: b.size,
+      address: b.address ?? 0,
+    })),
+    quirks: dev.bars.flatMap((b) =>
+      b.quirks.flatMap((q) => q.regions.map((r) => ({ bar: b.index, name: r.region.name }))),
+    ),
   };
 }
 
 export function printInspect(report: InspectReport, out: Output): void {
   const id = `${report.vendor.toString(16).padStart(4, '0')}:${report.deviceId.toString(16).padStart(4, '0')}`;
-  out.line(`${out.heading('Device')}  ${report.device}  backend ${report.backend}  ${id}  class ${report.class.toString(16).padStart(6, '0')}  flags ${report.flags.join(' ') || '-'}`);
+  out.line(
+    `${out.heading('Device')}  ${report.device}  backend ${report.backend}  ${id}  class ${report.class.toString(16).padStart(6, '0')}  flags ${report.flags.join(' ') || '-'}`,
+  );
   out.line();
   out.line(out.heading('Regions'));
   out.table(
@@ -132,19 +145,35 @@ export function printInspect(report: InspectReport, out: Output): void {
   );
   out.line();
   out.line(out.heading('IRQs'));
-  out.table(['index', 'name', 'count', 'flags'], report.irqs.map((q) => [String(q.index), q.name, String(q.count), q.flags.join(' ')]));
+  out.table(
+    ['index', 'name', 'count', 'flags'],
+    report.irqs.map((q) => [String(q.index), q.name, String(q.count), q.flags.join(' ')]),
+  );
   out.line();
   out.line(out.heading('BARs'));
   out.table(
     ['bar', 'type', 'prefetch', 'size', 'address'],
-    report.bars.map((b) => [String(b.index), b.type, b.prefetch ? 'yes' : 'no', hex(b.size), hex(b.address, 8)]),
+    report.bars.map((b) => [
+      String(b.index),
+      b.type,
+      b.prefetch ? 'yes' : 'no',
+      hex(b.size),
+      hex(b.address, 8),
+    ]),
   );
   out.line();
   const m = report.msix;
   if (m) {
-    out.line(`${out.heading('MSI-X')}  cap @${hex(m.cap)}  ${m.entries} entries  table BAR ${m.tableBar} +${hex(m.tableOffset)}  PBA BAR ${m.pbaBar} +${hex(m.pbaOffset)}`);
-    out.line(`       BAR ${m.tableBar} ${m.mappable ? 'is MSIX_MAPPABLE: mapped whole, table emulated on top' : 'is not MSIX_MAPPABLE'}`);
-    if (m.fixup) out.line(`       fixup: ${m.fixup.length === 0 ? 'no mmaps left' : m.fixup.map((a) => `[${hex(a.offset)}-${hex(a.offset + a.size)})`).join(' ')}`);
+    out.line(
+      `${out.heading('MSI-X')}  cap @${hex(m.cap)}  ${m.entries} entries  table BAR ${m.tableBar} +${hex(m.tableOffset)}  PBA BAR ${m.pbaBar} +${hex(m.pbaOffset)}`,
+    );
+    out.line(
+      `       BAR ${m.tableBar} ${m.mappable ? 'is MSIX_MAPPABLE: mapped whole, table emulated on top' : 'is not MSIX_MAPPABLE'}`,
+    );
+    if (m.fixup)
+      out.line(
+        `       fixup: ${m.fixup.length === 0 ? 'no mmaps left' : m.fixup.map((a) => `[${hex(a.offset)}-${hex(a.offset + a.size)})`).join(' ')}`,
+      );
   } else {
     out.line(`${out.heading('MSI-X')}  none`);
   }

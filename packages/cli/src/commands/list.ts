@@ -5,13 +5,22 @@ import type { Output } from '../output.js';
 
 export function list(out: Output, options: { all: boolean } & SysfsOptions): void {
   const groups = listIommuGroups(options)
-    .map((g) => ({ ...g, devices: options.all ? g.devices : g.devices.filter((d) => d.driver === 'vfio-pci') }))
+    .map((g) => ({
+      ...g,
+      devices: options.all ? g.devices : g.devices.filter((d) => d.driver === 'vfio-pci'),
+    }))
     .filter((g) => g.devices.length > 0);
   const doc = {
     groups: groups.map((g) => ({
       group: g.group,
       viable: g.viable,
-      devices: g.devices.map((d) => ({ bdf: d.bdf, vendor: d.vendor, device: d.device, class: d.classCode, driver: d.driver })),
+      devices: g.devices.map((d) => ({
+        bdf: d.bdf,
+        vendor: d.vendor,
+        device: d.device,
+        class: d.classCode,
+        driver: d.driver,
+      })),
     })),
   };
   if (out.json) {
@@ -20,11 +29,15 @@ export function list(out: Output, options: { all: boolean } & SysfsOptions): voi
   }
   if (listIommuGroups(options).length === 0) {
     out.line('No IOMMU groups on this machine: the IOMMU is off or absent, so VFIO has no devices to offer.');
-    out.line('Enable it (intel_iommu=on / amd_iommu=on), or try a simulated device: vfio-ts inspect sim:nvme');
+    out.line(
+      'Enable it (intel_iommu=on / amd_iommu=on), or try a simulated device: vfio-ts inspect sim:nvme',
+    );
     return;
   }
   if (groups.length === 0) {
-    out.line('No device is bound to vfio-pci. Use --all to see every device, and `vfio-ts bind <bdf>` to bind one.');
+    out.line(
+      'No device is bound to vfio-pci. Use --all to see every device, and `vfio-ts bind <bdf>` to bind one.',
+    );
     return;
   }
   out.table(

@@ -100,7 +100,7 @@ export class VfioContainer implements Disposable {
   /** VFIO_CHECK_EXTENSION: > 0 when supported. */
   checkExtension(extension: number): number {
     const r = sysIoctlTry(this.fd, VFIO_CHECK_EXTENSION, extension);
-    return r < 0 ? 0 : r;
+    return Math.max(r, 0);
   }
 
   /** VFIO_SET_IOMMU with the first supported model (type1v2, type1, noiommu by default). A group must be attached first. */

@@ -262,8 +262,12 @@ export function encodeIrqSet(req: VfioIrqSet): Buffer {
   buf.writeUInt32LE(req.index, 8);
   buf.writeUInt32LE(req.start, 12);
   buf.writeUInt32LE(req.count, 16);
-  if (data.type === 'bool') data.values.forEach((v, i) => buf.writeUInt8(v ? 1 : 0, 20 + i));
-  if (data.type === 'eventfd') data.fds.forEach((fd, i) => buf.writeInt32LE(fd, 20 + 4 * i));
+  if (data.type === 'bool') {
+    for (const [i, v] of data.values.entries()) buf.writeUInt8(v ? 1 : 0, 20 + i);
+  }
+  if (data.type === 'eventfd') {
+    for (const [i, fd] of data.fds.entries()) buf.writeInt32LE(fd, 20 + 4 * i);
+  }
   return buf;
 }
 
