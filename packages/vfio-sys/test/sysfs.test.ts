@@ -1,0 +1,143 @@
+/** sysfs discovery and driver binding on a fake tree laid out like a real one (reference host capture). */
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  bindToVfioPci,
+  iommuGroupOf,
+  listIommuGroups,
+  listPciDevices,
+  normalizeBdf,
+  openKernelDevice,
+  pciDeviceInfo,
+  unbindFromVfioPci,
+} from '../src/index.js';
+
+function fakeSysfs() {
+  const sys = mkdtempSync(join(tmpdir(), 'fake-sys-'));
+  mkdirSync(join(sys, 'bus/pci/devices'), { recursive: true });
+  writeFileSync(join(sys, 'bus/pci/drivers_probe'), '');
+  const device = (bdf: string, group: number, driver: string | null, ids: string, override = '(null)') => {
+    const [vendor, dev, cls] = ids.split(' ');
+    const d = join(sys, 'devices/pci0000:00', bdf);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'vendor'), `${vendor}\n`);
+    writeFileSync(join(d, 'device'), `${dev}\n`);
+    writeFileSync(join(d, 'class'), `${cls}\n`);
+    writeFileSync(join(d, 'driver_override'), `${override}\n`);
+    symlinkSync(`../../../devices/pci0000:00/${bdf}`, join(sys, 'bus/pci/devices', bdf));
+    mkdirSync(join(sys, 'kernel/iommu_groups', String(group), 'devices'), { recursive: true });
+    symlinkSync(
+      `../../../../devices/pci0000:00/${bdf}`,
+      join(sys, 'kernel/iommu_groups', String(group), 'devices', bdf),
+    );
+    symlinkSync(`../../../kernel/iommu_groups/${group}`, join(d, 'iommu_group'));
+    if (driver) {
+      const drv = join(sys, 'bus/pci/drivers', driver);
+      mkdirSync(drv, { recursive: true });
+      writeFileSync(join(drv, 'unbind'), '');
+      symlinkSync(`../../../bus/pci/drivers/${driver}`, join(d, 'driver'));
+    }
+  };
+  // As the reference guest: nvme and e1000e on vfio-pci, virtio-pci elsewhere, an LPC/SATA/SMBus group unbound.
+  device('0000:00:01.0', 1, 'virtio-pci', '0x1af4 0x1009 0x000200');
+  device('0000:00:03.0', 3, 'vfio-pci', '0x1b36 0x0010 0x010802', 'vfio-pci');
+  device('0000:00:04.0', 4, 'vfio-pci', '0x8086 0x10d3 0x020000', 'vfio-pci');
+  device('0000:00:1f.0', 10, null, '0x8086 0x2918 0x060100');
+  device('0000:00:1f.2', 10, 'ahci', '0x8086 0x2922 0x010601');
+  return sys;
+}
+
+describe('sysfs discovery', () => {
+  const sys = fakeSysfs();
+
+  it('reads each device: IDs, class, driver, group, driver_override', () => {
+    expect(pciDeviceInfo('00:03.0', { sysfsRoot: sys })).toEqual({
+      bdf: '0000:00:03.0',
+      vendor: 0x1b36,
+      device: 0x0010,
+      classCode: 0x010802,
+      driver: 'vfio-pci',
+      iommuGroup: 3,
+      driverOverride: 'vfio-pci',
+    });
+    expect(listPciDevices({ sysfsRoot: sys }).map((d) => d.bdf)).toEqual([
+      '0000:00:01.0',
+      '0000:00:03.0',
+      '0000:00:04.0',
+      '0000:00:1f.0',
+      '0000:00:1f.2',
+    ]);
+  });
+
+  it('lists groups and judges viability as the kernel does', () => {
+    const groups = listIommuGroups({ sysfsRoot: sys });
+    expect(groups.map((g) => [g.group, g.viable, g.devices.length])).toEqual([
+      [1, false, 1],
+      [3, true, 1],
+      [4, true, 1],
+      [10, false, 2],
+    ]);
+    expect(iommuGroupOf('0000:00:1f.0', { sysfsRoot: sys }).group).toBe(10);
+    expect(listIommuGroups({ sysfsRoot: join(sys, 'nothing') })).toEqual([]);
+  });
+
+  it('binds through driver_override, unbind and drivers_probe, and says what changed', () => {
+    expect(bindToVfioPci('0000:00:01.0', { sysfsRoot: sys })).toEqual({
+      bdf: '0000:00:01.0',
+      from: 'virtio-pci',
+      to: 'vfio-pci',
+    });
+    expect(readFileSync(join(sys, 'devices/pci0000:00/0000:00:01.0/driver_override'), 'utf8')).toBe(
+      'vfio-pci',
+    );
+    expect(readFileSync(join(sys, 'bus/pci/drivers/virtio-pci/unbind'), 'utf8')).toBe('0000:00:01.0');
+    expect(readFileSync(join(sys, 'bus/pci/drivers_probe'), 'utf8')).toBe('0000:00:01.0');
+    expect(unbindFromVfioPci('0000:00:03.0', { sysfsRoot: sys })).toEqual({
+      bdf: '0000:00:03.0',
+      from: 'vfio-pci',
+      to: null,
+    });
+    expect(readFileSync(join(sys, 'bus/pci/drivers/vfio-pci/unbind'), 'utf8')).toBe('0000:00:03.0');
+  });
+
+  it('gives typed errors for bad addresses and missing devices', () => {
+    expect(normalizeBdf('01:00.0')).toBe('0000:01:00.0');
+    expect(() => normalizeBdf('1:0.0')).toThrow(expect.objectContaining({ code: 'ERR_VFIO_BDF' }));
+    expect(() => pciDeviceInfo('0000:00:09.0', { sysfsRoot: sys })).toThrow(
+      expect.objectContaining({ code: 'ERR_VFIO_NO_DEVICE' }),
+    );
+  });
+});
+
+describe('the kernel backend without /dev/vfio', () => {
+  // The real driver is exercised by the VM tier; here only the paths this machine can reach.
+  const sys = fakeSysfs();
+
+  it('says to load vfio-pci when /dev/vfio is missing', () => {
+    const devRoot = mkdtempSync(join(tmpdir(), 'no-dev-vfio-'));
+    expect(() => openKernelDevice('0000:00:03.0', { sysfsRoot: sys, devRoot })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_VFIO_NO_DEVICE_NODE',
+        hint: expect.stringMatching(/modprobe vfio-pci/),
+      }),
+    );
+  });
+
+  it('says what to do when the container node cannot be opened for reading and writing', () => {
+    const devRoot = mkdtempSync(join(tmpdir(), 'fake-dev-vfio-'));
+    mkdirSync(join(devRoot, 'vfio')); // a directory where the character device should be
+    expect(() => openKernelDevice('0000:00:03.0', { sysfsRoot: sys, devRoot })).toThrow(
+      expect.objectContaining({ code: 'EISDIR' }),
+    );
+  });
+
+  it('refuses a device with no IOMMU group', () => {
+    const bare = mkdtempSync(join(tmpdir(), 'bare-sys-'));
+    mkdirSync(join(bare, 'bus/pci/devices/0000:00:05.0'), { recursive: true });
+    expect(() => openKernelDevice('0000:00:05.0', { sysfsRoot: bare })).toThrow(
+      expect.objectContaining({ code: 'ERR_VFIO_NO_IOMMU_GROUP' }),
+    );
+  });
+});
