@@ -39,7 +39,7 @@ function capHeader(id: number, version: number, body: number[] = []): Uint8Array
   const b = Buffer.alloc(8 + body.length * 4);
   b.writeUInt16LE(id, 0);
   b.writeUInt16LE(version, 2);
-  body.forEach((v, i) => b.writeUInt32LE(v, 8 + 4 * i));
+  for (const [i, v] of body.entries()) b.writeUInt32LE(v, 8 + 4 * i);
   return b;
 }
 
