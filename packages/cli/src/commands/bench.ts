@@ -16,6 +16,8 @@ export interface BenchResult {
 
 function measure(read: () => number, iterations: number, tick: (n: number) => void): number {
   let sink = 0;
+  // Warm up first so the JIT has compiled the whole path before the clock runs.
+  for (let i = 0; i < Math.min(iterations, 20_000); i++) sink ^= read();
   const chunk = Math.max(1, Math.floor(iterations / 20));
   const t0 = process.hrtime.bigint();
   for (let done = 0; done < iterations; done += chunk) {
