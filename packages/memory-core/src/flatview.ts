@@ -34,6 +34,9 @@ class RangeBlocks {
 
   /** Sets posBlock/posIndex to the first range that ends after `addr` (or one past the end). */
   findEndingAfter(addr: number): void {
+    // Children rendered in address order land just past the previous
+    // insertion: check there before searching.
+    if (this.#hintHolds(addr)) return;
     const ends = this.blockEnds;
     let lo = 0;
     let hi = ends.length;
@@ -54,6 +57,27 @@ class RangeBlocks {
       else a = mid + 1;
     }
     this.posIndex = a;
+  }
+
+  /** Whether the position just after the last one found is the answer for `addr` (then it becomes current). */
+  #hintHolds(addr: number): boolean {
+    const blocks = this.blocks;
+    let b = this.posBlock;
+    let i = this.posIndex + 1;
+    if (b >= blocks.length) return false;
+    if (i >= blocks[b]!.length) {
+      b++;
+      i = 0;
+    }
+    const prevBlock = i > 0 ? blocks[b] : blocks[b - 1];
+    const prev = prevBlock?.[i > 0 ? i - 1 : prevBlock.length - 1];
+    const next = blocks[b]?.[i];
+    // Ends increase along the view, so this is the first range ending after addr.
+    if (prev !== undefined && prev.end > addr) return false;
+    if (next !== undefined && next.end <= addr) return false;
+    this.posBlock = b;
+    this.posIndex = i;
+    return true;
   }
 
   at(b: number, i: number): FlatRange | undefined {
@@ -81,10 +105,6 @@ class RangeBlocks {
       ends.splice(b, 0, block[block.length - 1]!.end);
     }
   }
-
-  flatten(): FlatRange[] {
-    return this.blocks.flat();
-  }
 }
 
 function renderRegion(
@@ -107,7 +127,7 @@ function renderRegion(
     renderRegion(view, target, base - target.address - mr.aliasOffset, start, end, readonly);
     return;
   }
-  for (const child of mr.subregions) renderRegion(view, child, base, start, end, readonly);
+  for (const child of mr.renderOrder) renderRegion(view, child, base, start, end, readonly);
   if (!mr.terminates) return;
 
   // The region itself fills whatever its higher-priority siblings and children left.
@@ -136,21 +156,25 @@ function makeRange(
   return { start, size: end - start, end, region, offsetInRegion, readonly };
 }
 
-/** flatview_simplify: merge neighbours that continue the same region. */
-function simplify(ranges: FlatRange[]): FlatRange[] {
+/** flatview_simplify over the rendered runs: merge neighbours that continue the same region. */
+function simplify(blocks: readonly (readonly FlatRange[])[]): FlatRange[] {
   const out: FlatRange[] = [];
-  for (const r of ranges) {
-    const last = out[out.length - 1];
-    if (
-      last !== undefined &&
-      last.region === r.region &&
-      last.end === r.start &&
-      last.offsetInRegion + last.size === r.offsetInRegion &&
-      last.readonly === r.readonly
-    ) {
-      out[out.length - 1] = makeRange(last.start, r.end, r.region, last.offsetInRegion, r.readonly);
-    } else {
-      out.push(r);
+  let last: FlatRange | undefined;
+  for (const block of blocks) {
+    for (const r of block) {
+      if (
+        last !== undefined &&
+        last.region === r.region &&
+        last.end === r.start &&
+        last.offsetInRegion + last.size === r.offsetInRegion &&
+        last.readonly === r.readonly
+      ) {
+        last = makeRange(last.start, r.end, r.region, last.offsetInRegion, r.readonly);
+        out[out.length - 1] = last;
+      } else {
+        out.push(r);
+        last = r;
+      }
     }
   }
   return out;
@@ -203,8 +227,10 @@ export class FlatView {
     this.root = root;
     const blocks = new RangeBlocks();
     if (root) renderRegion(blocks, root, 0, 0, UINT64_SPACE, false);
-    this.ranges = simplify(blocks.flatten());
-    this.#starts = Float64Array.from(this.ranges, (r) => r.start);
+    this.ranges = simplify(blocks.blocks);
+    const starts = new Float64Array(this.ranges.length);
+    for (let i = 0; i < starts.length; i++) starts[i] = this.ranges[i]!.start;
+    this.#starts = starts;
   }
 
   /** The range holding `addr`, or undefined where nothing is mapped. */

@@ -47,6 +47,8 @@ export class MemoryRegion {
   #subregions: MemoryRegion[] = [];
   #destroyed = false;
   #aliasUsers = 0;
+  /** Children in an order that renders the same as the priority list, cached until the children change. */
+  #renderOrder: readonly MemoryRegion[] | null = null;
   /** I/O handlers (kind io). */
   readonly ops: RegionOps | null;
   /** Backing memory (kinds ram, rom, ram-device). */
@@ -144,6 +146,26 @@ export class MemoryRegion {
   get subregions(): readonly MemoryRegion[] {
     return this.#subregions;
   }
+  /**
+   * The subregions in an order that renders exactly as the priority list:
+   * when the children (enabled or not, so toggling one changes nothing here)
+   * are pairwise disjoint their order cannot matter, so they come sorted by
+   * address and the FlatView grows at its end instead of being searched;
+   * otherwise the priority list itself.
+   */
+  get renderOrder(): readonly MemoryRegion[] {
+    if (this.#renderOrder === null) {
+      const sorted = [...this.#subregions].sort((a, b) => a.#addr - b.#addr);
+      let disjoint = true;
+      for (let i = 1; i < sorted.length && disjoint; i++) {
+        const prev = sorted[i - 1]!;
+        if (prev.#addr + prev.#size > sorted[i]!.#addr) disjoint = false;
+      }
+      this.#renderOrder = disjoint ? sorted : this.#subregions;
+    }
+    return this.#renderOrder;
+  }
+
   get aliasTarget(): MemoryRegion | null {
     return this.#aliasTarget;
   }
@@ -192,6 +214,7 @@ export class MemoryRegion {
     }
     this.#subregions.splice(this.#subregions.indexOf(child), 1);
     child.#container = null;
+    this.#childrenChanged();
     topologyChanged();
   }
 
@@ -247,6 +270,7 @@ export class MemoryRegion {
     }
     if (n === this.#size) return;
     this.#size = n;
+    if (this.#container) this.#container.#childrenChanged();
     topologyChanged();
   }
 
@@ -307,7 +331,13 @@ export class MemoryRegion {
     topologyChanged();
   }
 
+  /** A child was added, removed, moved, resized, enabled or disabled. */
+  #childrenChanged(): void {
+    this.#renderOrder = null;
+  }
+
   #insertByPriority(child: MemoryRegion): void {
+    this.#childrenChanged();
     const list = this.#subregions;
     let i = 0;
     while (i < list.length && child.#priority < list[i]!.#priority) i++;
