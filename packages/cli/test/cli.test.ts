@@ -4,11 +4,12 @@
  * exercised by the VM tier; here `list` runs against a fake sysfs.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { addFakePciDevice, makeFakeSysfs } from '../../vfio-sys/test/fake-sysfs.js';
 
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 
@@ -283,27 +284,9 @@ describe('list', () => {
   });
 
   it('shows groups, devices and viability from sysfs', () => {
-    const sys = mkdtempSync(join(tmpdir(), 'sys-'));
-    const dev = (bdf: string, group: number, driver: string | null, ids: [string, string, string]) => {
-      const d = join(sys, 'devices/pci0000:00', bdf);
-      mkdirSync(d, { recursive: true });
-      writeFileSync(join(d, 'vendor'), `${ids[0]}\n`);
-      writeFileSync(join(d, 'device'), `${ids[1]}\n`);
-      writeFileSync(join(d, 'class'), `${ids[2]}\n`);
-      writeFileSync(join(d, 'driver_override'), '(null)\n');
-      mkdirSync(join(sys, 'bus/pci/devices'), { recursive: true });
-      symlinkSync(`../../../devices/pci0000:00/${bdf}`, join(sys, 'bus/pci/devices', bdf));
-      mkdirSync(join(sys, 'kernel/iommu_groups', String(group), 'devices'), { recursive: true });
-      symlinkSync(
-        `../../../../devices/pci0000:00/${bdf}`,
-        join(sys, 'kernel/iommu_groups', String(group), 'devices', bdf),
-      );
-      symlinkSync(`../../../kernel/iommu_groups/${group}`, join(d, 'iommu_group'));
-      if (driver) {
-        mkdirSync(join(sys, 'bus/pci/drivers', driver), { recursive: true });
-        symlinkSync(`../../../bus/pci/drivers/${driver}`, join(d, 'driver'));
-      }
-    };
+    const sys = makeFakeSysfs();
+    const dev = (bdf: string, group: number, driver: string | null, ids: [string, string, string]) =>
+      addFakePciDevice(sys, bdf, group, driver, ids.join(' '));
     dev('0000:00:03.0', 3, 'vfio-pci', ['0x1b36', '0x0010', '0x010802']);
     dev('0000:00:04.0', 4, 'e1000e', ['0x8086', '0x10d3', '0x020000']);
     dev('0000:00:04.1', 4, 'vfio-pci', ['0x8086', '0x10d3', '0x020000']);

@@ -1,5 +1,4 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { readdirSync, readFileSync } from 'node:fs';
 import { formatTrace, matchTraceEvents, type TraceMessage } from '@vfio-ts/memory-core';
 import { type MappedArea, SysError, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
 
@@ -20,23 +19,7 @@ export function traceLines(pattern: string, fn: () => void): string[] {
   return lines;
 }
 
-export function resourceCounts(): { fds: number; maps: number } {
-  return {
-    fds: readdirSync('/proc/self/fd').length,
-    maps: readFileSync('/proc/self/maps', 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('memfd:')).length,
-  };
-}
-
-export async function settle(): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('tests need --expose-gc (set in vitest.config.ts)');
-  for (let i = 0; i < 5; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+export { resourceCounts, settle } from '../../plugin-host/test/helpers.js';
 
 /** Wraps a device so that its `failAt`-th regionMmap call (0-based) fails with ENOMEM, as a kernel could. */
 export function failingMmap(device: VfioDeviceIo, failAt: number): VfioDeviceIo {

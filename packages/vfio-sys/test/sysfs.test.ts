@@ -1,5 +1,5 @@
 /** sysfs discovery and driver binding on a fake tree laid out like a real one (reference host capture). */
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,39 +13,16 @@ import {
   pciDeviceInfo,
   unbindFromVfioPci,
 } from '../src/index.js';
+import { addFakePciDevice, makeFakeSysfs } from './fake-sysfs.js';
 
 function fakeSysfs() {
-  const sys = mkdtempSync(join(tmpdir(), 'fake-sys-'));
-  mkdirSync(join(sys, 'bus/pci/devices'), { recursive: true });
-  writeFileSync(join(sys, 'bus/pci/drivers_probe'), '');
-  const device = (bdf: string, group: number, driver: string | null, ids: string, override = '(null)') => {
-    const [vendor, dev, cls] = ids.split(' ');
-    const d = join(sys, 'devices/pci0000:00', bdf);
-    mkdirSync(d, { recursive: true });
-    writeFileSync(join(d, 'vendor'), `${vendor}\n`);
-    writeFileSync(join(d, 'device'), `${dev}\n`);
-    writeFileSync(join(d, 'class'), `${cls}\n`);
-    writeFileSync(join(d, 'driver_override'), `${override}\n`);
-    symlinkSync(`../../../devices/pci0000:00/${bdf}`, join(sys, 'bus/pci/devices', bdf));
-    mkdirSync(join(sys, 'kernel/iommu_groups', String(group), 'devices'), { recursive: true });
-    symlinkSync(
-      `../../../../devices/pci0000:00/${bdf}`,
-      join(sys, 'kernel/iommu_groups', String(group), 'devices', bdf),
-    );
-    symlinkSync(`../../../kernel/iommu_groups/${group}`, join(d, 'iommu_group'));
-    if (driver) {
-      const drv = join(sys, 'bus/pci/drivers', driver);
-      mkdirSync(drv, { recursive: true });
-      writeFileSync(join(drv, 'unbind'), '');
-      symlinkSync(`../../../bus/pci/drivers/${driver}`, join(d, 'driver'));
-    }
-  };
-  // As the reference guest: nvme and e1000e on vfio-pci, virtio-pci elsewhere, an LPC/SATA/SMBus group unbound.
-  device('0000:00:01.0', 1, 'virtio-pci', '0x1af4 0x1009 0x000200');
-  device('0000:00:03.0', 3, 'vfio-pci', '0x1b36 0x0010 0x010802', 'vfio-pci');
-  device('0000:00:04.0', 4, 'vfio-pci', '0x8086 0x10d3 0x020000', 'vfio-pci');
-  device('0000:00:1f.0', 10, null, '0x8086 0x2918 0x060100');
-  device('0000:00:1f.2', 10, 'ahci', '0x8086 0x2922 0x010601');
+  const sys = makeFakeSysfs();
+  // As the reference guest: nvme and e1000e on vfio-pci, virtio-pci elsewhere, an LPC/SATA group partly bound.
+  addFakePciDevice(sys, '0000:00:01.0', 1, 'virtio-pci', '0x1af4 0x1009 0x000200');
+  addFakePciDevice(sys, '0000:00:03.0', 3, 'vfio-pci', '0x1b36 0x0010 0x010802', 'vfio-pci');
+  addFakePciDevice(sys, '0000:00:04.0', 4, 'vfio-pci', '0x8086 0x10d3 0x020000', 'vfio-pci');
+  addFakePciDevice(sys, '0000:00:1f.0', 10, null, '0x8086 0x2918 0x060100');
+  addFakePciDevice(sys, '0000:00:1f.2', 10, 'ahci', '0x8086 0x2922 0x010601');
   return sys;
 }
 
