@@ -17,7 +17,12 @@ export class UsageError extends Error {
   }
 }
 
-const INPUT_CODES = new Set(['ERR_VFIO_BDF', 'ERR_VFIO_PERMISSION', 'ERR_VFIO_NO_DEVICE']);
+const INPUT_CODES = new Set([
+  'ERR_VFIO_BDF',
+  'ERR_VFIO_PERMISSION',
+  'ERR_VFIO_NO_DEVICE',
+  'ERR_VFIO_DEVICE_IN_USE',
+]);
 
 /** Which exit code an error means. */
 export function exitCodeOf(err: unknown): number {

@@ -186,12 +186,14 @@ export function buildProgram(ctx: RunContext): Command {
           : 'unbind a PCI device from vfio-pci and let the kernel reprobe it',
       )
       .argument('<bdf>')
-      .action((bdf: string, _opts: unknown, cmd: Command) => {
+      .option('--force', 'bind even if the device drives a network interface that is up', false)
+      .action((bdf: string, opts: { force: boolean }, cmd: Command) => {
         const { out } = setup(cmd, ctx);
         const arg = parseDeviceArg(bdf);
         if (arg.backend !== 'kernel') throw new UsageError(`${name} takes a PCI address, not ${bdf}`);
         requireRoot(name);
-        const change = name === 'bind' ? bindToVfioPci(arg.name) : unbindFromVfioPci(arg.name);
+        const change =
+          name === 'bind' ? bindToVfioPci(arg.name, { force: opts.force }) : unbindFromVfioPci(arg.name);
         if (out.json) out.document(change);
         else out.line(`${change.bdf}: ${change.from ?? 'no driver'} -> ${change.to ?? 'kernel default'}`);
       });

@@ -1,5 +1,5 @@
 /** sysfs discovery and driver binding on a fake tree laid out like a real one (reference host capture). */
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -77,6 +77,22 @@ describe('sysfs discovery', () => {
       to: null,
     });
     expect(readFileSync(join(sys, 'bus/pci/drivers/vfio-pci/unbind'), 'utf8')).toBe('0000:00:03.0');
+  });
+
+  it('refuses to take a NIC whose interface is up from its driver, unless forced', () => {
+    const dir = join(sys, 'devices/pci0000:00/0000:00:1f.2/net/eth0');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'operstate'), 'up\n');
+    expect(() => bindToVfioPci('0000:00:1f.2', { sysfsRoot: sys })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_VFIO_DEVICE_IN_USE',
+        message: expect.stringMatching(/network interface eth0, which is up/),
+      }),
+    );
+    expect(bindToVfioPci('0000:00:1f.2', { sysfsRoot: sys, force: true })).toMatchObject({
+      from: 'ahci',
+      to: 'vfio-pci',
+    });
   });
 
   it('gives typed errors for bad addresses and missing devices', () => {

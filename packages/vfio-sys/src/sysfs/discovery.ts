@@ -167,10 +167,31 @@ function writeSysfs(path: string, value: string): void {
   }
 }
 
-/** Binds `bdf` to vfio-pci through driver_override (unbinding its current driver first). */
-export function bindToVfioPci(bdf: string, options: SysfsOptions = {}): BindChange {
+/** Network interfaces of the device that are up: taking it from its driver would cut them off. */
+export function activeInterfaces(bdf: string, options: SysfsOptions = {}): string[] {
+  const netDir = join(root(options), 'bus/pci/devices', normalizeBdf(bdf), 'net');
+  if (!existsSync(netDir)) return [];
+  return readdirSync(netDir).filter((ifname) => readText(join(netDir, ifname, 'operstate')) !== 'down');
+}
+
+/**
+ * Binds `bdf` to vfio-pci through driver_override (unbinding its current
+ * driver first). Refuses a device whose network interfaces are up, unless
+ * `force`: unbinding the NIC a machine talks through takes it off the network.
+ */
+export function bindToVfioPci(bdf: string, options: SysfsOptions & { force?: boolean } = {}): BindChange {
   const info = pciDeviceInfo(bdf, options);
   if (info.driver === 'vfio-pci') return { bdf: info.bdf, from: 'vfio-pci', to: 'vfio-pci' };
+  const active = activeInterfaces(info.bdf, options);
+  if (active.length > 0 && !options.force) {
+    throw new VfioError(
+      'ERR_VFIO_DEVICE_IN_USE',
+      `${info.bdf} drives network interface ${active.join(', ')}, which is up`,
+      {
+        hint: 'taking it from its driver would cut this machine off that network; bring the interface down first, or force it',
+      },
+    );
+  }
   const dir = join(root(options), 'bus/pci/devices', info.bdf);
   writeSysfs(join(dir, 'driver_override'), 'vfio-pci');
   if (info.driver) writeSysfs(join(dir, 'driver/unbind'), info.bdf);
