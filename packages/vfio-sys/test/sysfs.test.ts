@@ -80,7 +80,8 @@ describe('sysfs discovery', () => {
   });
 
   it('refuses to take a NIC whose interface is up from its driver, unless forced', () => {
-    const dir = join(sys, 'devices/pci0000:00/0000:00:1f.2/net/eth0');
+    // As virtio-net lays it out: the interface under the virtio child device.
+    const dir = join(sys, 'devices/pci0000:00/0000:00:1f.2/virtio2/net/eth0');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'operstate'), 'up\n');
     expect(() => bindToVfioPci('0000:00:1f.2', { sysfsRoot: sys })).toThrow(

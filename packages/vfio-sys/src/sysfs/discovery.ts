@@ -169,9 +169,19 @@ function writeSysfs(path: string, value: string): void {
 
 /** Network interfaces of the device that are up: taking it from its driver would cut them off. */
 export function activeInterfaces(bdf: string, options: SysfsOptions = {}): string[] {
-  const netDir = join(root(options), 'bus/pci/devices', normalizeBdf(bdf), 'net');
-  if (!existsSync(netDir)) return [];
-  return readdirSync(netDir).filter((ifname) => readText(join(netDir, ifname, 'operstate')) !== 'down');
+  const dir = join(root(options), 'bus/pci/devices', normalizeBdf(bdf));
+  // Interfaces sit in <dev>/net, or one level down for bus drivers such as virtio (<dev>/virtio0/net).
+  const netDirs = [join(dir, 'net')];
+  try {
+    for (const child of readdirSync(dir, { withFileTypes: true })) {
+      if (child.isDirectory()) netDirs.push(join(dir, child.name, 'net'));
+    }
+  } catch {
+    return [];
+  }
+  return netDirs
+    .filter((d) => existsSync(d))
+    .flatMap((d) => readdirSync(d).filter((ifname) => readText(join(d, ifname, 'operstate')) !== 'down'));
 }
 
 /**
