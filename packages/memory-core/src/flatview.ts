@@ -84,12 +84,15 @@ class RangeBlocks {
     return this.blocks[b]?.[i];
   }
 
+  /** Inserts at (b, i) and leaves posBlock/posIndex on the inserted range, where the next search starts. */
   insert(b: number, i: number, range: FlatRange): void {
     const blocks = this.blocks;
     const ends = this.blockEnds;
     if (blocks.length === 0) {
       blocks.push([range]);
       ends.push(range.end);
+      this.posBlock = 0;
+      this.posIndex = 0;
       return;
     }
     if (b === blocks.length) {
@@ -103,7 +106,13 @@ class RangeBlocks {
       const tail = block.splice(32);
       blocks.splice(b + 1, 0, tail);
       ends.splice(b, 0, block[block.length - 1]!.end);
+      if (i >= 32) {
+        b++;
+        i -= 32;
+      }
     }
+    this.posBlock = b;
+    this.posIndex = i;
   }
 }
 
