@@ -10,7 +10,7 @@ import { type FlatRange, FlatView, flatViewRoot } from './flatview.js';
 import { type AccessValue, dispatchRead, dispatchWrite } from './ops.js';
 import type { MemoryRegion, RamDeviceMemory } from './region.js';
 import { defineTraceEvent } from './trace.js';
-import { observeTopology, topologyVersion, unobserveTopology } from './transaction.js';
+import { changesSince, observeTopology, topologyVersion, unobserveTopology } from './transaction.js';
 
 export type AccessSize = 1 | 2 | 4;
 export type AddressSpaceKind = 'memory' | 'io';
@@ -67,7 +67,10 @@ export class AddressSpace implements Disposable {
       throw new MemoryError('ERR_MEMORY_DESTROYED', `address space '${this.name}' is destroyed`);
     const version = topologyVersion();
     if (this.#view === null || this.#viewVersion !== version) {
-      this.#view = new FlatView(flatViewRoot(this.root));
+      const patched = this.#view
+        ? FlatView.patched(this.#view, this.root, changesSince(this.#viewVersion))
+        : null;
+      this.#view = patched ?? new FlatView(flatViewRoot(this.root));
       this.#viewVersion = version;
     }
     return this.#view;

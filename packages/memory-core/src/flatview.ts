@@ -6,6 +6,7 @@
  */
 import { UINT64_SPACE } from './numbers.js';
 import type { MemoryRegion } from './region.js';
+import type { TopologyChange } from './transaction.js';
 
 export interface FlatRange {
   /** Absolute start address in the address space. */
@@ -136,7 +137,23 @@ function renderRegion(
     renderRegion(view, target, base - target.address - mr.aliasOffset, start, end, readonly);
     return;
   }
-  for (const child of mr.renderOrder) renderRegion(view, child, base, start, end, readonly);
+  const children = mr.renderOrder;
+  if (mr.renderOrderSorted && children.length > 8) {
+    // Disjoint and sorted: only the children inside the window can render anything.
+    let lo = 0;
+    let hi = children.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = children[mid]!;
+      if (base + c.address + c.size > start) hi = mid;
+      else lo = mid + 1;
+    }
+    for (let k = lo; k < children.length && base + children[k]!.address < end; k++) {
+      renderRegion(view, children[k]!, base, start, end, readonly);
+    }
+  } else {
+    for (const child of children) renderRegion(view, child, base, start, end, readonly);
+  }
   if (!mr.terminates) return;
 
   // The region itself fills whatever its higher-priority siblings and children left.
@@ -226,20 +243,149 @@ export function flatViewRoot(root: MemoryRegion): MemoryRegion | null {
   return null;
 }
 
+/** Renders `root` clipped to [start, end): the ranges of that window only. */
+function renderWindow(root: MemoryRegion, start: number, end: number): FlatRange[] {
+  const blocks = new RangeBlocks();
+  renderRegion(blocks, root, 0, start, end, false);
+  return simplify(blocks.blocks);
+}
+
+function trim(r: FlatRange, start: number, end: number): FlatRange {
+  return makeRange(start, end, r.region, r.offsetInRegion + (start - r.start), r.readonly);
+}
+
+function continues(a: FlatRange, b: FlatRange): boolean {
+  return (
+    a.region === b.region &&
+    a.end === b.start &&
+    a.offsetInRegion + a.size === b.offsetInRegion &&
+    a.readonly === b.readonly
+  );
+}
+
+/**
+ * Replaces what `ranges` holds in [start, end) with `fresh`, merging at the
+ * seams as a full render would. Returns the untouched prefix length, the new
+ * middle, and where the untouched suffix starts, so the caller copies the
+ * rest in bulk.
+ */
+function spliceWindow(
+  ranges: readonly FlatRange[],
+  start: number,
+  end: number,
+  fresh: readonly FlatRange[],
+): { keep: number; middle: FlatRange[]; resume: number } {
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ranges[mid]!.end > start) hi = mid;
+    else lo = mid + 1;
+  }
+  const first = lo;
+  hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ranges[mid]!.start < end) lo = mid + 1;
+    else hi = mid;
+  }
+  const after = lo;
+  const middle: FlatRange[] = [];
+  const head = ranges[first];
+  if (head !== undefined && first < after && head.start < start) middle.push(trim(head, head.start, start));
+  for (const r of fresh) middle.push(r);
+  const tail = ranges[after - 1];
+  if (tail !== undefined && after - 1 >= first && tail.end > end) middle.push(trim(tail, end, tail.end));
+  let keep = first;
+  let resume = after;
+  // Pull the neighbours in when they continue the same region, then merge.
+  if (keep > 0 && middle.length > 0 && continues(ranges[keep - 1]!, middle[0]!))
+    middle.unshift(ranges[--keep]!);
+  if (resume < ranges.length && middle.length > 0 && continues(middle[middle.length - 1]!, ranges[resume]!))
+    middle.push(ranges[resume++]!);
+  if (
+    middle.length === 0 &&
+    keep > 0 &&
+    resume < ranges.length &&
+    continues(ranges[keep - 1]!, ranges[resume]!)
+  ) {
+    middle.push(ranges[--keep]!, ranges[resume++]!);
+  }
+  return { keep, middle: simplify([middle]), resume };
+}
+
 export class FlatView {
   readonly root: MemoryRegion | null;
   readonly ranges: readonly FlatRange[];
   readonly #starts: Float64Array;
   #lastHit: FlatRange | undefined = undefined;
 
-  constructor(root: MemoryRegion | null) {
+  /**
+   * The view after `changes`, re-rendering only the windows they touched
+   * when every change is a plain subregion change under the same root (no
+   * alias can show it elsewhere); null when a full render is needed.
+   */
+  static patched(
+    previous: FlatView,
+    root: MemoryRegion,
+    changes: readonly TopologyChange[] | null,
+  ): FlatView | null {
+    if (changes === null || changes.length > 16 || previous.root !== root || flatViewRoot(root) !== root)
+      return null;
+    const windows: [number, number][] = [];
+    for (const change of changes) {
+      const region = change.region;
+      if (region === null || region === root || region.aliasUserCount > 0) return null;
+      let container = change.container;
+      let shift = 0;
+      let reached = false;
+      while (container !== null) {
+        if (container.aliasUserCount > 0) return null;
+        shift += container.address;
+        if (container === root) {
+          reached = true;
+          break;
+        }
+        container = container.container;
+      }
+      if (!reached) continue; // not under this root: this view does not show it
+      for (const [s, e] of change.intervals)
+        windows.push([Math.max(0, s + shift), Math.min(UINT64_SPACE, e + shift)]);
+    }
+    windows.sort((a, b) => a[0] - b[0]);
+    let view = previous;
+    let i = 0;
+    while (i < windows.length) {
+      let [s, e] = windows[i]!;
+      for (i++; i < windows.length && windows[i]![0] <= e; i++) e = Math.max(e, windows[i]![1]);
+      if (s >= e) continue;
+      const old = view.ranges;
+      const { keep, middle, resume } = spliceWindow(old, s, e, renderWindow(root, s, e));
+      // Bulk copies of the untouched prefix and suffix (ranges and their starts).
+      const ranges = old.slice(0, keep).concat(middle, old.slice(resume));
+      const starts = new Float64Array(ranges.length);
+      starts.set(view.#starts.subarray(0, keep), 0);
+      for (let k = 0; k < middle.length; k++) starts[keep + k] = middle[k]!.start;
+      starts.set(view.#starts.subarray(resume), keep + middle.length);
+      view = new FlatView(root, ranges, starts);
+    }
+    return view;
+  }
+
+  constructor(root: MemoryRegion | null, ranges?: readonly FlatRange[], starts?: Float64Array) {
     this.root = root;
-    const blocks = new RangeBlocks();
-    if (root) renderRegion(blocks, root, 0, 0, UINT64_SPACE, false);
-    this.ranges = simplify(blocks.blocks);
-    const starts = new Float64Array(this.ranges.length);
-    for (let i = 0; i < starts.length; i++) starts[i] = this.ranges[i]!.start;
-    this.#starts = starts;
+    if (ranges) this.ranges = ranges;
+    else {
+      const blocks = new RangeBlocks();
+      if (root) renderRegion(blocks, root, 0, 0, UINT64_SPACE, false);
+      this.ranges = simplify(blocks.blocks);
+    }
+    if (starts) this.#starts = starts;
+    else {
+      const computed = new Float64Array(this.ranges.length);
+      for (let i = 0; i < computed.length; i++) computed[i] = this.ranges[i]!.start;
+      this.#starts = computed;
+    }
   }
 
   /** The range holding `addr`, or undefined where nothing is mapped. */

@@ -49,6 +49,7 @@ export class MemoryRegion {
   #aliasUsers = 0;
   /** Children in an order that renders the same as the priority list, cached until the children change. */
   #renderOrder: readonly MemoryRegion[] | null = null;
+  #renderOrderSorted = false;
   /** I/O handlers (kind io). */
   readonly ops: RegionOps | null;
   /** Backing memory (kinds ram, rom, ram-device). */
@@ -162,8 +163,15 @@ export class MemoryRegion {
         if (prev.#addr + prev.#size > sorted[i]!.#addr) disjoint = false;
       }
       this.#renderOrder = disjoint ? sorted : this.#subregions;
+      this.#renderOrderSorted = disjoint;
     }
     return this.#renderOrder;
+  }
+
+  /** Whether `renderOrder` is sorted by address with no overlaps (so a window can be found by bisection). */
+  get renderOrderSorted(): boolean {
+    void this.renderOrder;
+    return this.#renderOrderSorted;
   }
 
   get aliasTarget(): MemoryRegion | null {
@@ -172,6 +180,11 @@ export class MemoryRegion {
   get aliasOffset(): number {
     return this.#aliasOffset;
   }
+  /** How many aliases point at this region (their windows show its changes too). */
+  get aliasUserCount(): number {
+    return this.#aliasUsers;
+  }
+
   get destroyed(): boolean {
     return this.#destroyed;
   }
@@ -215,14 +228,14 @@ export class MemoryRegion {
     this.#subregions.splice(this.#subregions.indexOf(child), 1);
     child.#container = null;
     this.#childrenChanged();
-    topologyChanged();
+    topologyChanged({ region: child, container: this, intervals: [child.#extent()] });
   }
 
   setEnabled(enabled: boolean): void {
     this.#assertLive('setEnabled on');
     if (this.#enabled === enabled) return;
     this.#enabled = enabled;
-    topologyChanged();
+    this.#changedAt(this.#extent());
   }
 
   /** Marks RAM read-only: writes through the FlatView are dropped and the range prints as `rom`. */
@@ -230,7 +243,7 @@ export class MemoryRegion {
     this.#assertLive('setReadonly on');
     if (this.#readonly === readonly) return;
     this.#readonly = readonly;
-    topologyChanged();
+    this.#changedAt(this.#extent());
   }
 
   /** Moves the region within its container (memory_region_set_address: re-added, so it goes first among equals). */
@@ -241,12 +254,14 @@ export class MemoryRegion {
     const container = this.#container;
     if (!container) {
       this.#addr = offset;
+      this.#changedAt(); // a root that moves renders elsewhere
       return;
     }
     container.#subregions.splice(container.#subregions.indexOf(this), 1);
+    const before = this.#extent();
     this.#addr = offset;
     container.#insertByPriority(this);
-    topologyChanged();
+    this.#changedAt(before, this.#extent());
   }
 
   setAliasOffset(offset: number): void {
@@ -256,7 +271,7 @@ export class MemoryRegion {
     checkOffset(`alias offset of '${this.name}'`, offset);
     if (offset === this.#aliasOffset) return;
     this.#aliasOffset = offset;
-    topologyChanged();
+    this.#changedAt(this.#extent());
   }
 
   setSize(size: number | bigint): void {
@@ -269,9 +284,10 @@ export class MemoryRegion {
       );
     }
     if (n === this.#size) return;
+    const before = this.#extent();
     this.#size = n;
     if (this.#container) this.#container.#childrenChanged();
-    topologyChanged();
+    this.#changedAt(before, this.#extent());
   }
 
   /**
@@ -328,7 +344,16 @@ export class MemoryRegion {
     child.#addr = offset;
     child.#priority = priority;
     this.#insertByPriority(child);
-    topologyChanged();
+    topologyChanged({ region: child, container: this, intervals: [child.#extent()] });
+  }
+
+  /** Tells address spaces which part of the container this region's change touched. */
+  #changedAt(...intervals: (readonly [number, number])[]): void {
+    topologyChanged({ region: this, container: this.#container, intervals });
+  }
+
+  #extent(): readonly [number, number] {
+    return [this.#addr, this.#addr + this.#size];
   }
 
   /** A child was added, removed, moved, resized, enabled or disabled. */

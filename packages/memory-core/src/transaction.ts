@@ -11,6 +11,23 @@ interface TopologyObserver {
   topologyCommitted(): void;
 }
 
+/** What changed: `intervals` are in the coordinates of `container` (null: the region is detached). */
+export interface TopologyChange {
+  readonly version: number;
+  readonly region: TopologyRegion | null;
+  readonly container: TopologyRegion | null;
+  readonly intervals: readonly (readonly [number, number])[];
+}
+
+/** The little of a region the change log needs (kept structural to avoid an import cycle). */
+export interface TopologyRegion {
+  readonly address: number;
+  readonly container: TopologyRegion | null;
+  readonly aliasUserCount: number;
+}
+
+const LOG_LIMIT = 64;
+let log: TopologyChange[] = [];
 let version = 0;
 let depth = 0;
 let pending = false;
@@ -20,11 +37,23 @@ export function topologyVersion(): number {
   return version;
 }
 
-/** Records a change to the region tree (called by MemoryRegion mutators). */
-export function topologyChanged(): void {
+/**
+ * Records a change to the region tree (called by MemoryRegion mutators).
+ * Without a description, address spaces re-render in full.
+ */
+export function topologyChanged(change?: Omit<TopologyChange, 'version'>): void {
   version++;
+  log.push({ version, region: null, container: null, intervals: [], ...change });
+  if (log.length > LOG_LIMIT) log = log.slice(log.length - LOG_LIMIT);
   pending = true;
   if (depth === 0) flush();
+}
+
+/** The changes after `since`, or null when the log no longer reaches back that far. */
+export function changesSince(since: number): readonly TopologyChange[] | null {
+  const first = log[0];
+  if (first === undefined || first.version > since + 1) return null;
+  return log.filter((c) => c.version > since);
 }
 
 export function beginTransaction(): void {

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AddressSpace, MemoryRegion } from '../src/index.js';
+import { AddressSpace, FlatView, flatViewRoot, MemoryRegion } from '../src/index.js';
 
 const SPACE = 64;
 
@@ -134,8 +134,13 @@ function build(nodes: Node[]): Built {
   return { root, regions, leaves };
 }
 
+const shape = (v: FlatView) =>
+  v.ranges.map((r) => [r.start, r.size, r.region.name, r.offsetInRegion, r.readonly]);
+
 function expectAgreement({ root, leaves }: Built, as: AddressSpace): void {
   const view = as.flatView();
+  // An incrementally patched view must equal a full render.
+  expect(shape(view)).toEqual(shape(new FlatView(flatViewRoot(root))));
   for (let addr = 0; addr < SPACE; addr++) {
     const want = modelResolve(root, addr);
     const range = view.lookup(addr);
@@ -194,6 +199,73 @@ describe('FlatView and dispatch agree with a naive reference model', () => {
               parent.addSubregionOverlap(r.address, r, e.value);
             }
             expectAgreement(built, as);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('wide containers (bisected, incrementally patched)', () => {
+  it('agree with the reference model under random edits', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            size: fc.integer({ min: 1, max: 8 }),
+            gap: fc.integer({ min: 0, max: 4 }),
+            ram: fc.boolean(),
+          }),
+          {
+            minLength: 9,
+            maxLength: 40,
+          },
+        ),
+        fc.array(fc.record({ which: fc.nat(), op: fc.constantFrom('toggle', 'move', 'grow', 'overlap') }), {
+          maxLength: 12,
+        }),
+        (slots, edits) => {
+          const root = MemoryRegion.container('root', 512);
+          const leaves: MemoryRegion[] = [];
+          let at = 0;
+          slots.forEach((slot, i) => {
+            const r = slot.ram
+              ? MemoryRegion.ram(`w${i}`, 16)
+              : MemoryRegion.io(`w${i}`, 16, {
+                  read: (o) => leafValue(i, o),
+                  write: () => {},
+                  valid: { unaligned: true },
+                  impl: { min: 1, max: 1 },
+                });
+            if (slot.ram) for (let o = 0; o < 16; o++) r.memory!.u8[o] = (i * 7 + o) & 0xff;
+            r.setSize(slot.size);
+            root.addSubregion(at, r);
+            leaves.push(r);
+            at += slot.size + slot.gap;
+          });
+          const as = new AddressSpace(root, 'wide');
+          const check = () => {
+            const view = as.flatView();
+            expect(shape(view)).toEqual(shape(new FlatView(flatViewRoot(root))));
+            for (let addr = 0; addr < Math.min(at + 8, 512); addr++) {
+              const want = modelResolve(root, addr);
+              const got = view.lookup(addr);
+              expect(got?.region.name, `addr ${addr}`).toBe(want?.region.name);
+              if (want) expect(addr - got!.start + got!.offsetInRegion).toBe(want.offset);
+            }
+          };
+          check();
+          for (const e of edits) {
+            const r = leaves[e.which % leaves.length]!;
+            if (e.op === 'toggle') r.setEnabled(!r.enabled);
+            else if (e.op === 'move') r.setAddress(Math.min(500, r.address + 1));
+            else if (e.op === 'grow') r.setSize(Math.min(16, r.size + 3));
+            else {
+              // An overlapping newcomer: the container is no longer disjoint.
+              root.addSubregionOverlap(r.address, MemoryRegion.ram(`o${e.which}`, 4), 1);
+            }
+            check();
           }
         },
       ),
