@@ -227,20 +227,31 @@ export class AddressSpace implements Disposable {
     const old = this.#view;
     const view = this.flatView();
     if (old === view) return;
-    const key = (r: FlatRange) => r;
-    const oldRanges = old ? old.ranges : [];
-    const same = (a: FlatRange, b: FlatRange) =>
-      a.start === b.start &&
-      a.size === b.size &&
-      a.region === b.region &&
-      a.offsetInRegion === b.offsetInRegion &&
-      a.readonly === b.readonly;
-    const removed = oldRanges.filter((o) => !view.ranges.some((n) => same(o, n)));
-    const added = view.ranges.filter((n) => !oldRanges.some((o) => same(o, n)));
+    // Both views are sorted by address: one merge-like pass finds what went and what came.
+    const removed: FlatRange[] = [];
+    const added: FlatRange[] = [];
+    const before = old ? old.ranges : [];
+    const after = view.ranges;
+    let i = 0;
+    let j = 0;
+    while (i < before.length || j < after.length) {
+      const o = before[i];
+      const n = after[j];
+      if (o !== undefined && n !== undefined && sameRange(o, n)) {
+        i++;
+        j++;
+      } else if (n === undefined || (o !== undefined && o.start <= n.start)) {
+        removed.push(o!);
+        i++;
+      } else {
+        added.push(n);
+        j++;
+      }
+    }
     if (removed.length === 0 && added.length === 0) return;
     for (const l of this.#listeners) {
-      for (const r of removed) l.regionDel?.(key(r));
-      for (const r of added) l.regionAdd?.(key(r));
+      for (const r of removed) l.regionDel?.(r);
+      for (const r of added) l.regionAdd?.(r);
       l.commit?.();
     }
   }
@@ -291,6 +302,17 @@ export class AddressSpace implements Disposable {
     }
     this.#checkAccess(addr, length);
   }
+}
+
+function sameRange(a: FlatRange, b: FlatRange): boolean {
+  return (
+    a === b ||
+    (a.start === b.start &&
+      a.size === b.size &&
+      a.region === b.region &&
+      a.offsetInRegion === b.offsetInRegion &&
+      a.readonly === b.readonly)
+  );
 }
 
 /** The largest naturally aligned power-of-two piece at `addr` that fits in `remain` and the region's rules. */

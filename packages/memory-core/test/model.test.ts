@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AddressSpace, FlatView, flatViewRoot, MemoryRegion } from '../src/index.js';
+import { AddressSpace, type FlatRange, FlatView, flatViewRoot, MemoryRegion } from '../src/index.js';
 
 const SPACE = 64;
 
@@ -245,8 +245,23 @@ describe('wide containers (bisected, incrementally patched)', () => {
             at += slot.size + slot.gap;
           });
           const as = new AddressSpace(root, 'wide');
+          // A listener that mirrors the view from regionAdd/regionDel alone, as a DMA mapper would.
+          const mirror = new Map<string, string>();
+          const key = (r: FlatRange) => `${r.start}+${r.size}`;
+          const describe = (r: FlatRange) => `${r.region.name}@${r.offsetInRegion}`;
+          as.addListener({
+            regionAdd: (r) => {
+              expect(mirror.has(key(r)), `add over ${key(r)}`).toBe(false);
+              mirror.set(key(r), describe(r));
+            },
+            regionDel: (r) => {
+              expect(mirror.get(key(r))).toBe(describe(r));
+              mirror.delete(key(r));
+            },
+          });
           const check = () => {
             const view = as.flatView();
+            expect(new Map(view.ranges.map((r) => [key(r), describe(r)]))).toEqual(mirror);
             expect(shape(view)).toEqual(shape(new FlatView(flatViewRoot(root))));
             for (let addr = 0; addr < Math.min(at + 8, 512); addr++) {
               const want = modelResolve(root, addr);
