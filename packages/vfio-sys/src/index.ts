@@ -19,6 +19,15 @@ export type { OpenedKernelDevice, OpenKernelDeviceOptions } from './kernel/open.
 export { openKernelDevice, openKernelDeviceWithParts } from './kernel/open.js';
 export * as libc from './libc.js';
 export { MappedArea, pendingUnmaps } from './mapped-area.js';
+export {
+  AF_UNIX,
+  MSG_CMSG_CLOEXEC,
+  recvWithFds,
+  SOCK_SEQPACKET,
+  SOCK_STREAM,
+  sendWithFds,
+  socketPair,
+} from './sockets.js';
 export * from './sysfs/discovery.js';
 export * from './uapi/codecs.js';
 export * from './uapi/constants.js';
