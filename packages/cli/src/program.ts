@@ -154,7 +154,7 @@ export function buildProgram(ctx: RunContext): Command {
     .command('bench')
     .description('fast-path (mapped) vs slow-path register reads on a device: ns per access and the ratio')
     .argument('<device>')
-    .option('--iterations <n>', 'fast-path reads to time (the slow path does 1/100 as many)', '1000000')
+    .option('--iterations <n>', 'fast-path reads to time (the slow path does 1/20 as many)', '1000000')
     .action((text: string, opts: { iterations: string }, cmd: Command) => {
       const { g, out } = setup(cmd, ctx);
       const { arg, pci } = device(text, g);

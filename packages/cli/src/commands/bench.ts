@@ -17,7 +17,7 @@ export interface BenchResult {
 function measure(read: () => number, iterations: number, tick: (n: number) => void): number {
   let sink = 0;
   // Warm up first so the JIT has compiled the whole path before the clock runs.
-  for (let i = 0; i < Math.min(iterations, 20_000); i++) sink ^= read();
+  for (let i = 0; i < Math.min(iterations, 50_000); i++) sink ^= read();
   const chunk = Math.max(1, Math.floor(iterations / 20));
   const t0 = process.hrtime.bigint();
   for (let done = 0; done < iterations; done += chunk) {
@@ -39,7 +39,7 @@ export function bench(dev: VfioPciDevice, options: { iterations: number; progres
   const area = bar.region.mmaps.find((a) => a.mapping !== null)!;
   const address = bar.address + area.offset;
   const fastIterations = options.iterations;
-  const slowIterations = Math.max(1000, Math.floor(options.iterations / 100));
+  const slowIterations = Math.max(1000, Math.floor(options.iterations / 20));
   const progress = options.progress
     ? new SingleBar({ format: ' {phase} [{bar}] {percentage}%', hideCursor: true })
     : null;
