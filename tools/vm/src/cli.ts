@@ -63,7 +63,10 @@ async function test(args: string[]): Promise<number> {
   const r = await runInGuest({
     image,
     command: `node ${vitest} run --config tools/vm/vitest.config.ts ${quoted}`,
-    env: process.env.CI ? { CI: process.env.CI } : {},
+    // The guest's environment is its own; pass on what changes how vitest reports.
+    env: Object.fromEntries(
+      ['CI', 'NO_COLOR', 'FORCE_COLOR'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
+    ),
     timeoutSeconds: 540,
     onOutput: (s) => process.stdout.write(s),
   });

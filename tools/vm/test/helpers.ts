@@ -1,0 +1,49 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { libc, MappedArea, openKernelDevice } from '@vfio-ts/vfio-sys';
+
+/** This process's open fds and its mappings of VFIO devices and memfds: what a leak would grow. */
+export function openResources(): { fds: number; vfioMaps: number } {
+  const maps = readFileSync('/proc/self/maps', 'utf8').split('\n');
+  return {
+    fds: readdirSync('/proc/self/fd').length,
+    vfioMaps: maps.filter((l) => l.includes('vfio') || l.includes('memfd:')).length,
+  };
+}
+
+/** Runs the garbage collector until MappedArea's finalizers have released their placeholders. */
+export async function collect(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('the VM tests need --expose-gc (tools/vm/vitest.config.ts sets it)');
+  for (let i = 0; i < 5; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Opens a kernel device with the default policy (type1v2 first), for tests that do not look at the parts. */
+export function openDevice(bdf: string) {
+  return openKernelDevice(bdf);
+}
+
+/** A memfd-backed buffer mapped read/write: memory whose address can be given to VFIO_IOMMU_MAP_DMA. */
+export function dmaBuffer(size: number): { area: MappedArea; close(): void } {
+  const fd = libc.sysMemfdCreate('vm-dma');
+  try {
+    libc.sysFtruncate(fd, size);
+    const area = MappedArea.map(fd, 0, size, { read: true, write: true }, 'dma buffer');
+    return {
+      area,
+      close() {
+        area.unmap();
+        libc.sysClose(fd);
+      },
+    };
+  } catch (err) {
+    libc.sysClose(fd);
+    throw err;
+  }
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
