@@ -51,7 +51,9 @@ mount -t 9p -o "$opts" vmio /newroot/vmio || fail "mount vmio (9p)"
 
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 say "uptime $(cut -d' ' -f1 /proc/uptime) s: running the command"
-chroot /newroot /bin/sh -c 'cd "${VFIO_TS_VM_CWD:-/}" && exec /bin/sh /vmio/command.sh' </dev/null >/dev/ttyS1 2>&1
+# Through a pipe, so that the command sees no terminal (test runners would animate).
+set -o pipefail
+chroot /newroot /bin/sh /vmio/command.sh </dev/null 2>&1 | cat >/dev/ttyS1
 code=$?
 echo "$code" >/newroot/vmio/exit-code
 say "uptime $(cut -d' ' -f1 /proc/uptime) s: command exited with $code"

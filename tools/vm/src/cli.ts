@@ -54,7 +54,7 @@ async function run(args: string[]): Promise<number> {
 }
 
 async function test(args: string[]): Promise<number> {
-  rmSync(RESULTS, { recursive: true, force: true });
+  rmSync(join(RESULTS, 'vitest.json'), { force: true });
   const image = prepareGuest();
   const vitest = join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
   if (!existsSync(vitest))

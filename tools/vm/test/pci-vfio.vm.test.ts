@@ -1,0 +1,152 @@
+// vfio-region and pci-vfio on QEMU's devices bound to the real vfio-pci: the
+// fast (mapped) and slow (pread/pwrite) paths agree, MSIX_MAPPABLE is
+// honoured, and with it ignored the MSI-X fixup splits nvme BAR0 as QEMU does.
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { formatTrace, matchTraceEvents, type TraceMessage } from '@vfio-ts/memory-core';
+import { VfioPciDevice, type VfioPciOptions } from '@vfio-ts/pci-vfio';
+import { openKernelDevice } from '@vfio-ts/vfio-sys';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collect, openResources } from './helpers.js';
+import { REFERENCE } from './reference.js';
+
+const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu'] as const;
+
+function realize(name: keyof typeof REFERENCE, options: VfioPciOptions = {}): VfioPciDevice {
+  const bdf = REFERENCE[name].bdf;
+  return VfioPciDevice.realize(openKernelDevice(bdf), bdf, options);
+}
+
+/** Trace lines (QEMU's log format) of the events matching `pattern` emitted while `fn` runs. */
+function traced<T>(pattern: string, fn: () => T): { value: T; lines: string[] } {
+  const lines: string[] = [];
+  const listener = (m: unknown) => {
+    const msg = m as TraceMessage;
+    lines.push(`${msg.event} ${formatTrace(msg.format, msg.args)}`);
+  };
+  const events = matchTraceEvents(pattern);
+  for (const e of events) diagnosticsChannel.subscribe(e.channelName, listener);
+  try {
+    return { value: fn(), lines };
+  } finally {
+    for (const e of events) diagnosticsChannel.unsubscribe(e.channelName, listener);
+  }
+}
+
+/** Register offsets worth reading on each device's mmap-able BARs (outside any MSI-X table). */
+const PROBES: Record<(typeof DEVICES)[number], { bar: number; offsets: number[] }[]> = {
+  nvme: [{ bar: 0, offsets: [0x0, 0x4, 0x8, 0xc, 0x14, 0x1c, 0x3000] }],
+  e1000e: [
+    { bar: 0, offsets: [0x0, 0x8, 0x18, 0x5400] },
+    { bar: 3, offsets: [0x2000] },
+  ],
+  'virtio-net': [{ bar: 4, offsets: [0x0, 0x4, 0x10, 0x14, 0x2000, 0x3000] }],
+  edu: [{ bar: 0, offsets: [0x0, 0x8, 0x20, 0x24] }],
+};
+
+let before: ReturnType<typeof openResources>;
+beforeAll(() => {
+  before = openResources();
+});
+afterAll(async () => {
+  await collect();
+  expect(openResources()).toEqual(before);
+});
+
+describe.each(DEVICES)('%s realized on the real driver', (name) => {
+  const fact = REFERENCE[name];
+
+  it('maps every mmap-able BAR whole (MSIX_MAPPABLE honoured) with the msix-table overlay', () => {
+    using dev = realize(name);
+    for (const r of fact.regions) {
+      if (r.index > 5 || r.size === 0) continue;
+      const bar = dev.bar(r.index)!;
+      expect(bar.size).toBe(r.size);
+      const mmaps = bar.region.mmaps.map((a) => [a.offset, a.size, a.mapping !== null]);
+      expect(mmaps, `BAR${r.index}`).toEqual(r.flags & 4 ? [[0, r.size, true]] : []);
+    }
+    if (fact.msix) {
+      expect(dev.msix).toMatchObject({
+        tableBar: fact.msix.bar,
+        entries: fact.msix.entries,
+        mappable: true,
+        fixup: null,
+      });
+      const table = dev.bar(fact.msix.bar)!.base.subregions.find((s) => s.name === 'msix-table')!;
+      expect([table.address, table.size]).toEqual([fact.msix.tableOffset, fact.msix.entries * 16]);
+    } else {
+      expect(dev.msix).toBeNull();
+    }
+  });
+
+  it('reads the same registers through the fast and the forced slow path', () => {
+    const read = (options: VfioPciOptions, kind: string) => {
+      using dev = realize(name, options);
+      return PROBES[name].flatMap(({ bar, offsets }) =>
+        offsets.map((off) => {
+          const a = dev.bar(bar)!.address! + off;
+          expect(dev.memory.flatView().lookup(a)!.region.mtreeType, `BAR${bar}+0x${off.toString(16)}`).toBe(
+            kind,
+          );
+          return dev.memory.read(a, 4);
+        }),
+      );
+    };
+    const fast = read({}, 'ramd');
+    const slow = read({ 'x-no-mmap': true }, 'i/o');
+    expect(fast).toEqual(slow);
+    if (name === 'edu') expect(fast[0]).toBe(0x010000ed);
+  });
+});
+
+describe('the MSI-X fixup on the real driver (MSIX_MAPPABLE ignored)', () => {
+  it('maps nvme BAR0 as [0x0, 0x2000) and [0x3000, 0x4000), traced as QEMU does, and both maps work', () => {
+    const { value: dev, lines } = traced('vfio_msix_*', () =>
+      realize('nvme', { 'x-msix-ignore-mappable': true }),
+    );
+    try {
+      expect(lines).toEqual([
+        'vfio_msix_early_setup 0000:00:03.0 PCI MSI-X CAP @0x40, BAR 0, offset 0x2000, entries 65',
+        'vfio_msix_fixup  (0000:00:03.0) MSI-X region 0 mmap fixup [0x0 - 0x2000]',
+        'vfio_msix_fixup  (0000:00:03.0) MSI-X region 0 mmap fixup [0x3000 - 0x4000]',
+      ]);
+      const bar = dev.bar(0)!;
+      expect(bar.region.mmaps.map((a) => [a.offset, a.size, a.mapping !== null])).toEqual([
+        [0, 0x2000, true],
+        [0x3000, 0x1000, true],
+      ]);
+      const a = bar.address!;
+      const view = dev.memory.flatView();
+      expect(view.lookup(a)!.region.mtreeType).toBe('ramd');
+      expect(view.lookup(a + 0x3000)!.region.mtreeType).toBe('ramd');
+      expect(view.lookup(a + 0x2800)!.region.mtreeType).toBe('i/o'); // the rest of the table page: slow path
+      // Each map reads what the kernel's pread reads at the same offset.
+      for (const off of [0x0, 0x8, 0x1c, 0x3000])
+        expect(dev.memory.read(a + off, 4)).toBe(dev.device.regionRead(0, off, 4));
+      expect(dev.memory.read(a + 0x2800, 4)).toBe(dev.device.regionRead(0, 0x2800, 4));
+      // The emulated table answers inside [0x2000, 0x2410): vector 0 masked.
+      expect(dev.memory.read(a + 0x200c, 4)).toBe(1);
+    } finally {
+      dev.teardown();
+    }
+  });
+
+  it('splits e1000e BAR3 (table at 0) to [0x1000, 0x4000)', () => {
+    using dev = realize('e1000e', { 'x-msix-ignore-mappable': true });
+    expect(dev.bar(3)!.region.mmaps.map((a) => [a.offset, a.size, a.mapping !== null])).toEqual([
+      [0x1000, 0x3000, true],
+    ]);
+    const a = dev.bar(3)!.address!;
+    expect(dev.memory.read(a + 0x2000, 4)).toBe(dev.device.regionRead(3, 0x2000, 4));
+  });
+});
+
+describe('teardown on the real driver', () => {
+  it('releases every fd and mapping after 10 realize/teardown cycles of each device', async () => {
+    await collect();
+    const start = openResources();
+    for (let i = 0; i < 10; i++)
+      for (const name of DEVICES) realize(name, i % 2 ? { 'x-msix-ignore-mappable': true } : {}).teardown();
+    await collect();
+    expect(openResources()).toEqual(start);
+  });
+});
