@@ -1,19 +1,21 @@
-// Folds the vitest JSON reports of every package (and tier) into one plain
-// "N passed, N failed, N skipped" line: CI reads that line, not vitest's own.
+// Folds the vitest JSON reports of every package and of the VM tier into one
+// plain "N passed, N failed, N skipped" line: CI reads that line, not vitest's own.
+//   --vm             the VM tier ran: a missing VM report counts as a failure
+//   --vm-skipped=WHY the VM tier was skipped on purpose: say so, count it as skipped
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const vmRan = args.includes('--vm');
+const vmSkipped = args.find((a) => a.startsWith('--vm-skipped='))?.slice('--vm-skipped='.length);
+
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 const missing = [];
-for (const pkg of readdirSync(join(root, 'packages'))) {
-  const dir = join(root, 'packages', pkg, '.test-results');
-  if (!existsSync(dir)) {
-    if (existsSync(join(root, 'packages', pkg, 'package.json'))) missing.push(pkg);
-    continue;
-  }
+
+function fold(dir) {
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
     const report = JSON.parse(readFileSync(join(dir, file), 'utf8'));
     passed += report.numPassedTests;
@@ -22,6 +24,27 @@ for (const pkg of readdirSync(join(root, 'packages'))) {
     if (report.numFailedTestSuites > 0 && report.numFailedTests === 0) failed += report.numFailedTestSuites;
   }
 }
+
+for (const pkg of readdirSync(join(root, 'packages'))) {
+  const dir = join(root, 'packages', pkg, '.test-results');
+  if (!existsSync(dir)) {
+    if (existsSync(join(root, 'packages', pkg, 'package.json'))) missing.push(pkg);
+    continue;
+  }
+  fold(dir);
+}
+
+const vmDir = join(root, 'tools', 'vm', '.test-results');
+if (vmRan) {
+  for (const report of ['host.json', 'vitest.json']) {
+    if (!existsSync(join(vmDir, report))) missing.push(`the VM tier (tools/vm/.test-results/${report})`);
+  }
+  if (existsSync(vmDir)) fold(vmDir);
+} else if (vmSkipped) {
+  console.log(`test-summary: THE VM TIER WAS SKIPPED (${vmSkipped}): the real-driver tests did not run`);
+  skipped += 1;
+}
+
 if (missing.length > 0) {
   console.log(`test-summary: no test report from ${missing.join(', ')} (their tests did not run)`);
   failed += missing.length;
