@@ -38,7 +38,8 @@ mount -t 9p -o "$opts,cache=loose,ro" hostroot /lower || fail "mount hostroot (9
 mount -t tmpfs -o mode=755 tmpfs /upper || fail "mount tmpfs"
 mkdir -p /upper/data /upper/work
 mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work overlay /newroot || fail "mount overlay"
-for d in proc sys dev run tmp vmio; do mkdir -p "/newroot/$d"; done
+# /tmp stays the host's (under the overlay): a checkout there must be visible.
+for d in proc sys dev run vmio; do mkdir -p "/newroot/$d"; done
 mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount -t devtmpfs devtmpfs /newroot/dev
@@ -46,7 +47,6 @@ mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t tmpfs tmpfs /newroot/run
-mount -t tmpfs tmpfs /newroot/tmp
 mount -t 9p -o "$opts" vmio /newroot/vmio || fail "mount vmio (9p)"
 
 stty -F /dev/ttyS1 raw -echo 2>/dev/null

@@ -225,6 +225,8 @@ export async function runInGuest(options: RunOptions): Promise<RunResult> {
     return m ? Number(m[1]) : null;
   };
   const codePath = join(ioDir, 'exit-code');
+  // On failure the run folder goes too: the error carries the console log.
+  if (timedOut || !existsSync(codePath)) cleanup();
   if (timedOut) {
     throw new VmError(
       'ERR_VM_TIMEOUT',

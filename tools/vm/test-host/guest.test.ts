@@ -1,12 +1,16 @@
 // The harness itself, on the host: a command's output and exit code come
 // back, a hung guest is ended by the timeout, a guest that cannot boot fails
 // with its console log. Needs QEMU and the cached image (prepareGuest builds them).
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type GuestImage, prepareGuest, runInGuest, VM_ROOT, VmError } from '../src/guest.js';
 
 let image: GuestImage;
+const runFolders = () => {
+  const dir = join(VM_ROOT, '.cache', 'runs');
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
+};
 beforeAll(() => {
   image = prepareGuest();
 }, 300_000);
@@ -42,13 +46,16 @@ describe('runInGuest', () => {
   });
 
   it('kills a guest that runs past its timeout and says so, with the console log', async () => {
+    const before = runFolders();
     const err = await failure(runInGuest({ image, command: 'sleep 1000', timeoutSeconds: 15 }));
     expect(err.code).toBe('ERR_VM_TIMEOUT');
     expect(err.message).toContain('did not finish within 15 s');
     expect(err.consoleLog).toContain('vm-init: uptime');
+    expect(runFolders()).toEqual(before);
   });
 
   it('fails with the console log when the guest cannot boot (no usable initramfs)', async () => {
+    const before = runFolders();
     const broken = join(VM_ROOT, '.cache', 'broken-initrd.cpio.gz');
     writeFileSync(broken, 'not an initramfs');
     const err = await failure(
@@ -57,5 +64,6 @@ describe('runInGuest', () => {
     expect(err.code).toBe('ERR_VM_BOOT');
     expect(err.message).toContain('stopped without running the command');
     expect(err.consoleLog).toMatch(/Kernel panic/);
+    expect(runFolders()).toEqual(before);
   });
 });
