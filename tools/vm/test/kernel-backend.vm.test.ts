@@ -7,6 +7,7 @@ import {
   SysError,
   VFIO_API_VERSION,
   VFIO_CHECK_EXTENSION,
+  VFIO_GET_API_VERSION,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
   VFIO_PCI_MSIX_IRQ_INDEX,
@@ -41,6 +42,7 @@ describe('the container (/dev/vfio/vfio)', () => {
     expect(container.checkExtension(VFIO_TYPE1_IOMMU)).toBe(1);
     expect(container.checkExtension(VFIO_TYPE1v2_IOMMU)).toBe(1);
     expect(container.checkExtension(VFIO_UNMAP_ALL)).toBe(1);
+    expect(libc.sysIoctlInt(container.fd, VFIO_GET_API_VERSION, 0)).toBe(VFIO_API_VERSION);
     expect(VFIO_API_VERSION).toBe(0);
   });
 
