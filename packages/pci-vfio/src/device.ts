@@ -7,7 +7,7 @@
  * are added to the base BAR after it, so they win. Teardown runs in QEMU's
  * order and releases every mapping, eventfd and fd.
  */
-import { AddressSpace, MemoryRegion, UINT64_SPACE } from '@vfio-ts/memory-core';
+import { AddressSpace, MemoryRegion, memoryTransaction, UINT64_SPACE } from '@vfio-ts/memory-core';
 import { errorReport, VfioRegion } from '@vfio-ts/vfio-region';
 import {
   libc,
@@ -535,7 +535,37 @@ export class VfioPciDevice implements Disposable {
       if (bar.address !== null) as.root.removeSubregion(bar.base);
       if (target !== null) as.root.addSubregionOverlap(target, bar.base, 1);
       bar.address = target;
+      if (bar.region.size > 0 && bar.region.size < this.#pageSize()) this.#subPageBarUpdate(bar, as);
     }
+  }
+
+  #pageSize(): number {
+    return this.#options.pageSize ?? libc.hostPageSize();
+  }
+
+  /**
+   * vfio_sub_page_bar_update_mapping: a BAR smaller than a page, mapped whole
+   * and placed on a page boundary, grows (base, slow region and mmap) to the
+   * page so the mapping covers it; placed elsewhere or unmapped, it shrinks
+   * back. A resized base is re-added at priority 0, as QEMU does, in case the
+   * guest put another BAR in the rest of the page.
+   */
+  #subPageBarUpdate(bar: MutableBar, as: AddressSpace): void {
+    const areas = bar.region.mmaps;
+    const area = areas[0];
+    if (areas.length !== 1 || !area?.mapping || !area.region || area.size !== bar.region.size) return;
+    const page = this.#pageSize();
+    const size = bar.address !== null && bar.address % page === 0 ? page : bar.region.size;
+    if (size > area.mapping.size) return; // the mapping cannot back it (a page size larger than the host's)
+    memoryTransaction(() => {
+      bar.base!.setSize(size);
+      bar.region.mem!.setSize(size);
+      area.region!.setSize(size);
+      if (size !== bar.size && bar.address !== null) {
+        as.root.removeSubregion(bar.base!);
+        as.root.addSubregionOverlap(bar.address, bar.base!, 0);
+      }
+    });
   }
 
   #barAddress(bar: MutableBar, command: number): number | null {

@@ -7,6 +7,7 @@
  */
 import { type AccessValue, MemoryRegion, type RegionOps } from '@vfio-ts/memory-core';
 import {
+  libc,
   type MappedArea,
   type SparseMmapArea,
   SysError,
@@ -189,7 +190,7 @@ export class VfioRegion {
       const area = this.#areas[i]!;
       if (area.mapping) continue;
       try {
-        area.mapping = this.device.regionMmap(this.index, area.offset, area.size, prot);
+        area.mapping = this.device.regionMmap(this.index, area.offset, this.#mapLength(area), prot);
         area.region = MemoryRegion.ramDevice(`${this.name} mmaps[${i}]`, area.size, area.mapping);
         mem.addSubregion(area.offset, area.region);
       } catch (err) {
@@ -210,6 +211,17 @@ export class VfioRegion {
       }
       traceRegionMmap.emit(area.region.name, area.offset, area.offset + area.size - 1);
     }
+  }
+
+  /**
+   * How many bytes to map for an area: its size, except for a sub-page
+   * region mapped whole, which gets its whole page (the kernel maps the page
+   * anyway). The RAM-device region keeps the area's size; the rest of the page
+   * is there for pci-vfio's sub-page BAR expansion (vfio_sub_page_bar_update_mapping).
+   */
+  #mapLength(area: VfioMmapArea): number {
+    const page = libc.hostPageSize();
+    return area.offset === 0 && area.size === this.size && this.size < page ? page : area.size;
   }
 
   /** vfio_region_mmaps_set_enabled: enables or disables every mapped area. */

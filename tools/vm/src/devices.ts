@@ -26,6 +26,8 @@ export const GUEST_DEVICES: readonly GuestDevice[] = [
     vfio: true,
   },
   { bdf: '0000:00:07.0', name: 'edu', qemu: 'edu,addr=07.0', vfio: true },
+  // A sub-page (0x100) BAR0 that vfio-pci still lets user space mmap, and a 4 MiB RAM BAR2.
+  { bdf: '0000:00:09.0', name: 'ivshmem', qemu: 'ivshmem-plain,memdev=ivshmem0,addr=09.0', vfio: true },
   // A group that cannot be viable: two functions of one slot without ACS share
   // an IOMMU group, and function 1 is claimed by virtio-pci.
   { bdf: '0000:00:0a.0', name: 'edu-shared', qemu: 'edu,addr=0a.0,multifunction=on', vfio: true },

@@ -128,6 +128,8 @@ function qemuArgs(image: GuestImage, ioDir: string, memoryMiB: number): string[]
     'virtio-9p-pci,fsdev=vmio,mount_tag=vmio,addr=02.0',
     '-drive',
     `if=none,id=nvme0,format=raw,file=${join(ioDir, 'nvme.img')}`,
+    '-object',
+    'memory-backend-ram,id=ivshmem0,size=4M',
     // The NICs are plugged into nothing: the tests only need their registers.
     '-netdev',
     'hubport,id=net0,hubid=0',

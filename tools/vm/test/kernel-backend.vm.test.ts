@@ -23,7 +23,7 @@ import { guestDevice } from '../src/devices.js';
 import { collect, dmaBuffer, openDevice, openResources, sleep } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
-const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu'] as const;
+const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu', 'ivshmem'] as const;
 let before: ReturnType<typeof openResources>;
 
 beforeAll(() => {

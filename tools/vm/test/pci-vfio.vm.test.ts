@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, openResources } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
-const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu'] as const;
+const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu', 'ivshmem'] as const;
 
 function realize(name: keyof typeof REFERENCE, options: VfioPciOptions = {}): VfioPciDevice {
   const bdf = REFERENCE[name].bdf;
@@ -41,6 +41,10 @@ const PROBES: Record<(typeof DEVICES)[number], { bar: number; offsets: number[] 
   ],
   'virtio-net': [{ bar: 4, offsets: [0x0, 0x4, 0x10, 0x14, 0x2000, 0x3000] }],
   edu: [{ bar: 0, offsets: [0x0, 0x8, 0x20, 0x24] }],
+  ivshmem: [
+    { bar: 0, offsets: [0x0, 0x4, 0x8] },
+    { bar: 2, offsets: [0x0, 0x1000, 0x3ffffc] },
+  ],
 };
 
 let before: ReturnType<typeof openResources>;
@@ -148,5 +152,37 @@ describe('teardown on the real driver', () => {
       for (const name of DEVICES) realize(name, i % 2 ? { 'x-msix-ignore-mappable': true } : {}).teardown();
     await collect();
     expect(openResources()).toEqual(start);
+  });
+});
+
+describe('a sub-page BAR on the real driver (ivshmem BAR0, 0x100 bytes)', () => {
+  it('is mapped as a whole page by vfio-pci and grows to the page on a page boundary, as QEMU does', () => {
+    using dev = realize('ivshmem');
+    const bar = dev.bar(0)!;
+    expect(bar.address! % 0x1000).toBe(0);
+    const area = bar.region.mmaps[0]!;
+    expect([area.size, area.mapping!.size]).toEqual([0x100, 0x1000]);
+    expect([bar.base.size, bar.region.mem!.size, area.region!.size, bar.base.priority]).toEqual([
+      0x1000, 0x1000, 0x1000, 0,
+    ]);
+    for (const off of [0x0, 0x4, 0x8]) {
+      expect(dev.memory.flatView().lookup(bar.address! + off)!.region.mtreeType).toBe('ramd');
+      expect(dev.memory.read(bar.address! + off, 4)).toBe(dev.device.regionRead(0, off, 4));
+    }
+    // Off the page boundary it shrinks back and still reads through the mapping.
+    dev.configWrite(0x10, (bar.address! + 0x100) >>> 0, 4);
+    expect([bar.base.size, area.region!.size, bar.base.priority]).toEqual([0x100, 0x100, 1]);
+    expect(dev.memory.read(bar.address! + 0x8, 4)).toBe(dev.device.regionRead(0, 0x8, 4));
+  });
+
+  it('the kernel backend maps up to the page and refuses more', () => {
+    using device = openKernelDevice(REFERENCE.ivshmem.bdf);
+    const page = device.regionMmap(0, 0, 0x1000, { read: true, write: true });
+    try {
+      expect(page.read(0x8, 4)).toBe(device.regionRead(0, 0x8, 4));
+    } finally {
+      page.unmap();
+    }
+    expect(() => device.regionMmap(0, 0, 0x2000, { read: true, write: false })).toThrow(/outside/);
   });
 });

@@ -1,6 +1,7 @@
 // Facts about QEMU 7.2's devices under Linux 6.1 vfio-pci, copied from the
-// reference captures (shared/reference/devices/<name>/vfio.json, taken in the
-// same guest layout as the VM tier's). Region offsets are index << 40.
+// reference captures (shared/reference/devices/<name>/vfio.json; ivshmem is
+// ivshmem-plain), taken in the same guest layout as the VM tier's. Region
+// offsets are index << 40.
 export interface RegionFact {
   readonly index: number;
   readonly flags: number;
@@ -27,7 +28,7 @@ export interface DeviceFact {
     readonly entries: number;
   } | null;
 }
-export const REFERENCE: Record<'nvme' | 'e1000e' | 'virtio-net' | 'edu', DeviceFact> = {
+export const REFERENCE: Record<'nvme' | 'e1000e' | 'virtio-net' | 'edu' | 'ivshmem', DeviceFact> = {
   nvme: {
     bdf: '0000:00:03.0',
     vendorDevice: 0x00101b36,
@@ -122,6 +123,31 @@ export const REFERENCE: Record<'nvme' | 'e1000e' | 'virtio-net' | 'edu', DeviceF
     irqs: [
       { index: 0, flags: 7, count: 1 },
       { index: 1, flags: 9, count: 1 },
+      { index: 2, flags: 9, count: 0 },
+      { index: 3, errno: 'EINVAL' },
+      { index: 4, flags: 9, count: 1 },
+    ],
+    msix: null,
+  },
+  ivshmem: {
+    bdf: '0000:00:09.0',
+    vendorDevice: 0x11101af4,
+    deviceFlags: 2,
+    numRegions: 9,
+    numIrqs: 5,
+    regions: [
+      { index: 0, flags: 7, size: 0x100, caps: [] },
+      { index: 1, flags: 0, size: 0x0, caps: [] },
+      { index: 2, flags: 7, size: 0x400000, caps: [] },
+      { index: 3, flags: 0, size: 0x0, caps: [] },
+      { index: 4, flags: 0, size: 0x0, caps: [] },
+      { index: 5, flags: 0, size: 0x0, caps: [] },
+      { index: 6, flags: 0, size: 0x0, caps: [] },
+      { index: 7, flags: 3, size: 0x100, caps: [] },
+    ],
+    irqs: [
+      { index: 0, flags: 7, count: 0 },
+      { index: 1, flags: 9, count: 0 },
       { index: 2, flags: 9, count: 0 },
       { index: 3, errno: 'EINVAL' },
       { index: 4, flags: 9, count: 1 },

@@ -14,7 +14,7 @@ import type {
   VfioRegionInfo,
 } from '../device-io.js';
 import { SysError, VfioArgumentError, VfioClosedError, VfioError } from '../errors.js';
-import { sysClose, sysIoctl, sysPread, sysPwrite } from '../libc.js';
+import { hostPageSize, sysClose, sysIoctl, sysPread, sysPwrite } from '../libc.js';
 import { MappedArea } from '../mapped-area.js';
 import {
   decodeDeviceInfo,
@@ -133,7 +133,10 @@ export class KernelVfioDevice implements VfioDeviceIo {
 
   regionMmap(index: number, offset: number, size: number, prot: MmapProtection): MappedArea {
     const info = this.regionInfo(index);
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + size > Math.max(info.size, 4096)) {
+    // vfio-pci checks against the region rounded up to a page: a sub-page BAR maps as a whole page.
+    const page = hostPageSize();
+    const limit = Math.ceil(info.size / page) * page;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + size > limit) {
       throw new VfioArgumentError(
         `mmap of 0x${size.toString(16)} bytes at 0x${offset.toString(16)} is outside ${this.name} region ${index}`,
       );
