@@ -9,6 +9,7 @@ import {
   VFIO_CHECK_EXTENSION,
   VFIO_GET_API_VERSION,
   VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_INTX_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
   VFIO_PCI_MSIX_IRQ_INDEX,
   VFIO_PCI_VGA_REGION_INDEX,
@@ -212,6 +213,53 @@ describe('edu: DMA through type1, MSI delivery', () => {
       device.regionWrite(0, 0x64, 1, 4); // ack
       device.setIrqs({
         index: VFIO_PCI_MSI_IRQ_INDEX,
+        action: 'trigger',
+        start: 0,
+        count: 0,
+        data: { type: 'none' },
+      });
+    } finally {
+      libc.sysClose(efd);
+    }
+  });
+});
+
+describe('edu: INTx, automasked', () => {
+  it('signals the eventfd once per interrupt and again only after ACTION_UNMASK', async () => {
+    using device = openDevice(REFERENCE.edu.bdf);
+    const efd = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+    const waitFor = async () => {
+      for (let i = 0; i < 50; i++) {
+        const n = libc.eventfdConsume(efd);
+        if (n > 0n) return n;
+        await sleep(20);
+      }
+      return 0n;
+    };
+    try {
+      device.setIrqs({
+        index: VFIO_PCI_INTX_IRQ_INDEX,
+        action: 'trigger',
+        start: 0,
+        count: 1,
+        data: { type: 'eventfd', fds: [efd] },
+      });
+      device.regionWrite(0, 0x60, 1, 4); // edu: raise (INTx while MSI is off)
+      expect(await waitFor()).toBe(1n);
+      device.regionWrite(0, 0x64, 1, 4); // lower the line
+      device.regionWrite(0, 0x60, 1, 4); // raise again: still masked by the kernel
+      expect(await waitFor()).toBe(0n);
+      device.setIrqs({
+        index: VFIO_PCI_INTX_IRQ_INDEX,
+        action: 'unmask',
+        start: 0,
+        count: 1,
+        data: { type: 'none' },
+      });
+      expect(await waitFor()).toBe(1n); // the pending level fires once unmasked
+      device.regionWrite(0, 0x64, 1, 4);
+      device.setIrqs({
+        index: VFIO_PCI_INTX_IRQ_INDEX,
         action: 'trigger',
         start: 0,
         count: 0,
