@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { libc, MappedArea, openKernelDevice } from '@vfio-ts/vfio-sys';
+import { libc, MappedArea } from '@vfio-ts/vfio-sys';
 
 /** This process's open fds and its mappings of VFIO devices and memfds: what a leak would grow. */
 export function openResources(): { fds: number; vfioMaps: number } {
@@ -18,11 +18,6 @@ export async function collect(): Promise<void> {
     gc();
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-/** Opens a kernel device with the default policy (type1v2 first), for tests that do not look at the parts. */
-export function openDevice(bdf: string) {
-  return openKernelDevice(bdf);
 }
 
 /** A memfd-backed buffer mapped read/write: memory whose address can be given to VFIO_IOMMU_MAP_DMA. */

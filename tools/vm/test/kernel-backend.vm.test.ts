@@ -2,7 +2,10 @@
 // against the reference captures of the same devices.
 import {
   iommuGroupOf,
+  type KernelVfioDevice,
   libc,
+  type MappedArea,
+  openKernelDevice,
   openKernelDeviceWithParts,
   SysError,
   VFIO_API_VERSION,
@@ -21,7 +24,7 @@ import {
 } from '@vfio-ts/vfio-sys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guestDevice } from '../src/devices.js';
-import { collect, dmaBuffer, openDevice, openResources, sleep } from './helpers.js';
+import { collect, dmaBuffer, openResources, sleep } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
 const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu', 'ivshmem'] as const;
@@ -81,7 +84,7 @@ describe.each(DEVICES)('%s through the kernel backend', (name) => {
   const fact = REFERENCE[name];
 
   it('device, region and IRQ info match the reference capture', () => {
-    using device = openDevice(fact.bdf);
+    using device = openKernelDevice(fact.bdf);
     expect(device.deviceInfo()).toEqual({
       flags: fact.deviceFlags,
       numRegions: fact.numRegions,
@@ -116,7 +119,7 @@ describe.each(DEVICES)('%s through the kernel backend', (name) => {
   });
 
   it('config space reads give the IDs; BAR reads agree through mmap and pread', () => {
-    using device = openDevice(fact.bdf);
+    using device = openKernelDevice(fact.bdf);
     expect(device.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, 0, 4)).toBe(fact.vendorDevice);
     for (const r of fact.regions) {
       if (r.index > 5 || !(r.flags & 4)) continue; // mmap-able BARs only
@@ -148,17 +151,12 @@ describe('edu: DMA through type1, MSI delivery', () => {
   const EDU_BUFFER = 0x40000;
   const IOVA = 0x100000;
 
-  function busMaster(device: ReturnType<typeof openDevice>) {
+  function busMaster(device: KernelVfioDevice) {
     const cmd = device.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, 4, 2);
     device.regionWrite(VFIO_PCI_CONFIG_REGION_INDEX, 4, cmd | 0x6, 2); // memory decode + bus master
   }
 
-  async function dma(
-    bar: ReturnType<ReturnType<typeof openDevice>['regionMmap']>,
-    src: number,
-    dst: number,
-    toRam: boolean,
-  ) {
+  async function dma(bar: MappedArea, src: number, dst: number, toRam: boolean) {
     bar.write64(0x80, BigInt(src));
     bar.write64(0x88, BigInt(dst));
     bar.write64(0x90, 64n);
@@ -191,7 +189,7 @@ describe('edu: DMA through type1, MSI delivery', () => {
   });
 
   it('delivers an MSI to an eventfd through SET_IRQS, then disables it', async () => {
-    using device = openDevice(REFERENCE.edu.bdf);
+    using device = openKernelDevice(REFERENCE.edu.bdf);
     busMaster(device);
     const efd = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
     try {
@@ -226,7 +224,7 @@ describe('edu: DMA through type1, MSI delivery', () => {
 
 describe('edu: INTx, automasked', () => {
   it('signals the eventfd once per interrupt and again only after ACTION_UNMASK', async () => {
-    using device = openDevice(REFERENCE.edu.bdf);
+    using device = openKernelDevice(REFERENCE.edu.bdf);
     const efd = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
     const waitFor = async () => {
       for (let i = 0; i < 50; i++) {
@@ -273,7 +271,7 @@ describe('edu: INTx, automasked', () => {
 
 describe('nvme: MSI-X eventfds and reset', () => {
   it('enables MSI-X vector 0 with an eventfd (a loopback trigger reaches it), then disables it', () => {
-    using device = openDevice(REFERENCE.nvme.bdf);
+    using device = openKernelDevice(REFERENCE.nvme.bdf);
     const efd = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
     try {
       device.setIrqs({
@@ -316,11 +314,11 @@ describe('nvme: MSI-X eventfds and reset', () => {
 
   it('resets devices that can (nvme, e1000e) and refuses those that cannot (edu) with EINVAL', () => {
     for (const name of ['nvme', 'e1000e'] as const) {
-      using device = openDevice(REFERENCE[name].bdf);
+      using device = openKernelDevice(REFERENCE[name].bdf);
       device.reset();
       expect(device.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, 0, 4)).toBe(REFERENCE[name].vendorDevice);
     }
-    using edu = openDevice(REFERENCE.edu.bdf);
+    using edu = openKernelDevice(REFERENCE.edu.bdf);
     expect(() => edu.reset()).toThrow(/EINVAL/);
   });
 });
