@@ -56,8 +56,18 @@ if [ ! -f "$kdir/.done" ]; then
   log "fetching linux-image-$version (apt-get download + dpkg -x)"
   rm -rf "$kdir" && mkdir -p "$kdir/deb"
   (cd "$kdir/deb" && apt-get download "linux-image-$version" >&2) || die "apt-get download linux-image-$version failed"
-  dpkg -x "$kdir"/deb/*.deb "$kdir/root" || die "dpkg -x failed"
-  rm -rf "$kdir/deb"
+  dpkg -x "$kdir"/deb/*.deb "$kdir/unpacked" || die "dpkg -x failed"
+  # Keep only what the guest boots (the package unpacks to ~400 MB; this is ~15 MB).
+  mkdir -p "$kdir/root/boot" "$kdir/root/lib/modules/$version"
+  mv "$kdir/unpacked/boot/vmlinuz-$version" "$kdir/root/boot/" || die "no vmlinuz-$version in the package"
+  for m in $VFIO_MODULES $LATE_MODULES; do
+    path=$(cd "$kdir/unpacked/lib/modules/$version" && find kernel \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" \) | head -1)
+    [ -n "$path" ] || die "module $m not found in linux-image-$version"
+    mkdir -p "$kdir/root/lib/modules/$version/$(dirname "$path")"
+    mv "$kdir/unpacked/lib/modules/$version/$path" "$kdir/root/lib/modules/$version/$path"
+  done
+  cp "$kdir/unpacked/lib/modules/$version"/modules.{order,builtin} "$kdir/root/lib/modules/$version/" 2>/dev/null || true
+  rm -rf "$kdir/deb" "$kdir/unpacked"
   depmod -b "$kdir/root" "$version" || die "depmod failed"
   touch "$kdir/.done"
 fi
@@ -79,7 +89,7 @@ if [ ! -f "$initrd" ]; then
   for list in early late; do
     names=$VFIO_MODULES; [ $list = late ] && names=$LATE_MODULES
     for m in $names; do
-      path=$(find "$moddir/kernel" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -1)
+      path=$(find "$moddir/kernel" \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" \) | head -1)
       [ -n "$path" ] || die "module $m not found in $moddir"
       case "$path" in
         *.xz) xz -dc "$path" >"$stage/modules/$m.ko" ;;

@@ -1,7 +1,7 @@
 // The harness itself, on the host: a command's output and exit code come
 // back, a hung guest is ended by the timeout, a guest that cannot boot fails
 // with its console log. Needs QEMU and the cached image (prepareGuest builds them).
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GUEST_DEVICES } from '../src/devices.js';
@@ -62,7 +62,9 @@ describe('runInGuest', () => {
     const broken = join(VM_ROOT, '.cache', 'broken-initrd.cpio.gz');
     writeFileSync(broken, 'not an initramfs');
     const err = await failure(
-      runInGuest({ image: { ...image, initrd: broken }, command: 'true', timeoutSeconds: 120 }),
+      runInGuest({ image: { ...image, initrd: broken }, command: 'true', timeoutSeconds: 120 }).finally(() =>
+        rmSync(broken),
+      ),
     );
     expect(err.code).toBe('ERR_VM_BOOT');
     expect(err.message).toContain('stopped without running the command');
