@@ -25,6 +25,7 @@ import {
   encodeIrqSet,
   encodeRegionInfoRequest,
 } from '../uapi/codecs.js';
+import { VFIO_DEVICE_FLAGS_RESET } from '../uapi/constants.js';
 import {
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
@@ -154,8 +155,23 @@ export class KernelVfioDevice implements VfioDeviceIo {
     sysIoctl(this.fd, VFIO_DEVICE_SET_IRQS, encodeIrqSet(request), 'VFIO_DEVICE_SET_IRQS');
   }
 
+  /** VFIO_DEVICE_RESET; a device without VFIO_DEVICE_FLAGS_RESET gets EINVAL, said as such. */
   reset(): void {
-    sysIoctl(this.fd, VFIO_DEVICE_RESET, null, 'VFIO_DEVICE_RESET');
+    try {
+      sysIoctl(this.fd, VFIO_DEVICE_RESET, null, 'VFIO_DEVICE_RESET');
+    } catch (err) {
+      if (
+        err instanceof SysError &&
+        err.errnoName === 'EINVAL' &&
+        !(this.deviceInfo().flags & VFIO_DEVICE_FLAGS_RESET)
+      ) {
+        throw new SysError('ioctl', err.errno, {
+          detail: `VFIO_DEVICE_RESET: ${this.name} does not support reset`,
+          hint: 'its device info has no RESET flag (no FLR, PM or bus reset the kernel can use); reset it through its own registers',
+        });
+      }
+      throw err;
+    }
   }
 
   /** Closes the device fd, then what it owns (group, then container). Idempotent. */
