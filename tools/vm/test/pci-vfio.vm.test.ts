@@ -4,7 +4,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { formatTrace, matchTraceEvents, type TraceMessage } from '@vfio-ts/memory-core';
 import { VfioPciDevice, type VfioPciOptions } from '@vfio-ts/pci-vfio';
-import { openKernelDevice } from '@vfio-ts/vfio-sys';
+import { libc, openKernelDevice } from '@vfio-ts/vfio-sys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, openResources } from './helpers.js';
 import { REFERENCE } from './reference.js';
@@ -184,5 +184,46 @@ describe('a sub-page BAR on the real driver (ivshmem BAR0, 0x100 bytes)', () => 
       page.unmap();
     }
     expect(() => device.regionMmap(0, 0, 0x2000, { read: true, write: false })).toThrow(/outside/);
+  });
+});
+
+describe('emulated config and interrupts over the real driver', () => {
+  it('nvme: the emulated MSI-X enable and vector mask drive the kernel (SET_IRQS with an eventfd)', () => {
+    using dev = realize('nvme');
+    const a = dev.bar(0)!.address!;
+    dev.configWrite(0x04, dev.configRead(0x04, 2) | 4, 2); // bus master
+    dev.memory.write(a + 0x2000 + 12, 0, 4); // unmask vector 0 in the emulated table
+    const cap = dev.msix!.cap;
+    dev.configWrite(cap + 2, 0x8000 | dev.configRead(cap + 2, 2), 2); // MSI-X enable
+    const efd = dev.msixEventfd(0);
+    expect(efd).toBeGreaterThanOrEqual(0);
+    expect(dev.msixEventfd(1)).toBe(-1);
+    // The kernel has the vector: its loopback trigger reaches our eventfd.
+    dev.device.setIrqs({ index: 2, action: 'trigger', start: 0, count: 1, data: { type: 'none' } });
+    expect(libc.eventfdConsume(efd)).toBe(1n);
+    dev.memory.write(a + 0x2000 + 12, 1, 4); // mask: released
+    expect(dev.msixEventfd(0)).toBe(-1);
+    dev.configWrite(cap + 2, dev.configRead(cap + 2, 2) & ~0x8000, 2);
+    // MSI-X off in the kernel too: its loopback trigger is refused.
+    expect(() =>
+      dev.device.setIrqs({ index: 2, action: 'trigger', start: 0, count: 1, data: { type: 'none' } }),
+    ).toThrow(/EINVAL/);
+  });
+
+  it('e1000e: the ROM reads with its signature, the I/O BAR through the slow path, the BARs virtualized', () => {
+    using dev = realize('e1000e');
+    const rom = dev.readRom()!;
+    expect(rom.length).toBe(0x40000);
+    expect([rom[0], rom[1]]).toEqual([0x55, 0xaa]);
+    const io = dev.bar(2)!;
+    expect(io).toMatchObject({ kind: 'io', size: 0x20 });
+    expect(dev.io.flatView().lookup(io.address!)!.region.mtreeType).toBe('i/o');
+    expect(dev.io.read(io.address!, 4)).toBe(dev.device.regionRead(2, 0, 4));
+    // The driver sees our BAR addresses; sizing works as on hardware.
+    expect(dev.configRead(0x10, 4)).toBe(dev.bar(0)!.address!);
+    dev.configWrite(0x10, 0xffffffff, 4);
+    expect(dev.configRead(0x10, 4)).toBe(0xfffe0000);
+    dev.configWrite(0x10, 0xd0000000, 4);
+    expect(dev.memory.read(0xd0000008, 4)).toBe(dev.device.regionRead(0, 0x8, 4)); // STATUS
   });
 });
