@@ -5,7 +5,8 @@ import { UsageError } from './errors.js';
 import { parseInteger } from './numbers.js';
 
 const BOOLEAN_KEYS = ['x-no-mmap', 'x-vga', 'x-no-geforce-quirks', 'x-msix-ignore-mappable'] as const;
-const KNOWN = [...BOOLEAN_KEYS, 'host-page-size', 'sim-msix-mode', 'sim-page-size'];
+const KNOWN = [...BOOLEAN_KEYS, 'x-msix-relocation', 'host-page-size', 'sim-msix-mode', 'sim-page-size'];
+const RELOCATIONS = ['off', 'auto', 'bar0', 'bar1', 'bar2', 'bar3', 'bar4', 'bar5'] as const;
 
 export interface ParsedDeviceOptions {
   readonly pci: VfioPciOptions;
@@ -36,6 +37,11 @@ export function parseDeviceOptions(pairs: readonly string[]): ParsedDeviceOption
       if (size !== 4096 && size !== 65536) throw new UsageError(`${key} must be 4096 or 65536, not ${value}`);
       if (key === 'host-page-size') pci.pageSize = size;
       else sim.pageSize = size;
+    } else if (key === 'x-msix-relocation') {
+      const relo = RELOCATIONS.find((r) => r === value);
+      if (!relo)
+        throw new UsageError(`x-msix-relocation must be one of ${RELOCATIONS.join(', ')}, not "${value}"`);
+      pci[key] = relo;
     } else if (key === 'sim-msix-mode') {
       if (value !== 'mappable' && value !== 'mmap-no-cap' && value !== 'sparse') {
         throw new UsageError(`sim-msix-mode must be mappable, mmap-no-cap or sparse, not "${value}"`);

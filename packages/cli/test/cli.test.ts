@@ -259,6 +259,11 @@ describe('bad input: exit 2 and a precise message', () => {
       /value 0x1ff does not fit a 1-byte access/,
     ],
     ['vfio-user', ['inspect', 'vfio-user:/tmp/s'], /not yet supported/],
+    [
+      'bad relocation',
+      ['--option', 'x-msix-relocation=bar9', 'inspect', 'sim:nvme'],
+      /x-msix-relocation must be one of off, auto, bar0, bar1, bar2, bar3, bar4, bar5, not "bar9"/,
+    ],
     ['unknown command', ['frob'], /unknown command 'frob'/],
   ];
   it.each(cases)('%s', (_what, args, message) => {
@@ -273,6 +278,36 @@ describe('bad input: exit 2 and a precise message', () => {
     const r = cli(['bind', '0000:00:1f.7'], {}, 65534);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bind needs root \(it writes to \/sys\/bus\/pci\)\n {2}run it with sudo/);
+  });
+});
+
+describe('x-msix-relocation', () => {
+  it('inspect shows where the table went, and where it was', () => {
+    const r = cli(['--option', 'x-msix-relocation=bar2', 'inspect', 'sim:nvme']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      [
+        'MSI-X  cap @0x40  65 entries  table BAR 2 +0x0  PBA BAR 2 +0x410',
+        '       relocated (x-msix-relocation) from table BAR 0 +0x2000  PBA BAR 0 +0x3000',
+        '       BAR 0 is MSIX_MAPPABLE: mapped whole',
+      ].join('\n'),
+    );
+    const doc = JSON.parse(
+      cli(['--json', '--option', 'x-msix-relocation=bar0', 'inspect', 'sim:nvme']).stdout,
+    );
+    expect(doc.msix).toMatchObject({
+      tableBar: 0,
+      tableOffset: 0x4000,
+      relocatedFrom: { tableOffset: 0x2000 },
+    });
+  });
+
+  it('a relocation the device cannot take is a device error (exit 1) that says what to do', () => {
+    const r = cli(['--option', 'x-msix-relocation=auto', 'inspect', 'sim:nvme']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'vfio-ts: sim:nvme: No automatic MSI-X relocation available for device 1b36:0010\n  name the BAR instead, e.g. x-msix-relocation=bar2\n',
+    );
   });
 });
 

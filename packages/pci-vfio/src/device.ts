@@ -46,7 +46,7 @@ import {
 } from './pci.js';
 import { QuirkRegistry } from './quirks/registry.js';
 import type { BarKind, Quirk, QuirkHost } from './quirks/types.js';
-import { traceMsixEarlySetup, traceMsixFixup, traceRomRead } from './trace.js';
+import { traceMsixEarlySetup, traceMsixFixup, traceMsixRelo, traceRomRead } from './trace.js';
 
 export interface VfioPciOptions {
   /** QEMU `x-no-mmap`: every BAR access takes the slow path. */
@@ -57,6 +57,13 @@ export interface VfioPciOptions {
   readonly 'x-no-geforce-quirks'?: boolean;
   /** Testing: ignore MSIX_MAPPABLE so the MSI-X fixup runs (as on kernels before 4.16). */
   readonly 'x-msix-ignore-mappable'?: boolean;
+  /**
+   * QEMU `x-msix-relocation`: move the emulated MSI-X table and PBA to BAR n,
+   * doubling it (the structures go in the upper half) or, if absent, adding it
+   * (64-bit when the next BAR is free, prefetchable). `auto` has no known
+   * devices (as in QEMU) and is an error.
+   */
+  readonly 'x-msix-relocation'?: 'off' | 'auto' | 'bar0' | 'bar1' | 'bar2' | 'bar3' | 'bar4' | 'bar5';
   /** Host page size for the MSI-X fixup (default: the real one; 65536 to test 64 KiB hosts). */
   readonly pageSize?: number;
   /** BAR addresses to use instead of firmware-like assignment (index -> address). */
@@ -96,6 +103,13 @@ export interface VfioPciMsix {
   readonly mappable: boolean;
   /** The areas the fixup left (null when it did nothing). */
   readonly fixup: readonly MmapArea[] | null;
+  /** Where x-msix-relocation moved the emulated table and PBA (tableBar etc. are then the new place); null when not moved. */
+  readonly relocatedFrom: {
+    readonly tableBar: number;
+    readonly tableOffset: number;
+    readonly pbaBar: number;
+    readonly pbaOffset: number;
+  } | null;
 }
 
 interface MutableBar {
@@ -285,8 +299,8 @@ export class VfioPciDevice implements Disposable {
         address: null,
       };
     }
+    this.#msixEarlySetup(rawConfig); // may relocate MSI-X: BAR sizes and types are final after it
     this.#emulateAddressRegisters();
-    this.#msixEarlySetup(rawConfig);
     for (const bar of this.#bars) if (bar) this.#registerBar(bar);
     if (this.#msix) this.#msixSetup();
     if (this.vga) this.#vgaSetup();
@@ -294,7 +308,7 @@ export class VfioPciDevice implements Disposable {
     const host = this.#quirkHost(rawConfig);
     for (let n = 0; n < 6; n++) {
       const bar = this.#bars[n];
-      if (!bar) continue;
+      if (!bar?.region.mem) continue;
       for (const probe of registry.probes) {
         const quirk = probe.probe(host, n);
         if (!quirk) continue;
@@ -387,16 +401,78 @@ export class VfioPciDevice implements Disposable {
         for (const a of fixup) traceMsixFixup.emit(this.name, tableBar, a.offset, a.offset + a.size);
       }
     }
+    const physical = { tableBar, tableOffset, pbaBar, pbaOffset };
+    const relocated = this.#relocateMsix(entries);
     this.#msix = {
       cap,
-      tableBar,
-      tableOffset,
-      pbaBar,
-      pbaOffset,
+      ...(relocated ?? physical),
       entries,
       noresize: (irq.flags & VFIO_IRQ_INFO_NORESIZE) !== 0,
       mappable,
       fixup,
+      relocatedFrom: relocated ? physical : null,
+    };
+  }
+
+  /** vfio_pci_relocate_msix: where x-msix-relocation puts the emulated table and PBA (null: left in place). */
+  #relocateMsix(
+    entries: number,
+  ): { tableBar: number; tableOffset: number; pbaBar: number; pbaOffset: number } | null {
+    const relo = this.#options['x-msix-relocation'] ?? 'off';
+    if (relo === 'off') return null;
+    const fail = (why: string, hint?: string): never => {
+      throw new VfioPciError('ERR_VFIO_PCI_MSIX_RELOCATION', this.name, why, hint);
+    };
+    const hex4 = (n: number) => n.toString(16).padStart(4, '0');
+    if (relo === 'auto') {
+      fail(
+        `No automatic MSI-X relocation available for device ${hex4(this.vendorId)}:${hex4(this.deviceId)}`,
+        'name the BAR instead, e.g. x-msix-relocation=bar2',
+      );
+    }
+    const target = Number(relo.slice(3));
+    if (!Number.isInteger(target) || target < 0 || target > 5 || relo !== `bar${target}`)
+      fail(`x-msix-relocation "${relo}" is not off, auto or bar0..bar5`);
+    const bar = this.#bars[target];
+    const lower = this.#bars[target - 1];
+    if (bar?.kind === 'io') fail(`Invalid MSI-X relocation BAR ${target}, I/O port BAR`);
+    if (!bar && lower?.kind === 'mem64')
+      fail(`Invalid MSI-X relocation BAR ${target}, consumed by 64-bit BAR ${target - 1}`);
+    if (bar && bar.size > 2 ** 30 && bar.kind !== 'mem64')
+      fail(`Invalid MSI-X relocation BAR ${target}, no space to extend 32-bit BAR`);
+    // The structures' real size, in whole host pages (never shared), as a power of two (a BAR size).
+    const page = this.#pageSize();
+    const needed = Math.ceil((entries * PCI_MSIX_ENTRY_SIZE + Math.ceil(entries / 64) * 8) / page) * page;
+    const msixSize = 2 ** Math.ceil(Math.log2(needed));
+    let tableOffset: number;
+    if (!bar) {
+      // A new BAR: 64-bit if the next slot is free, prefetchable (the emulation has no read side effects).
+      const mem64 = target < 5 && !this.#bars[target + 1];
+      this.#bars[target] = {
+        index: target,
+        kind: mem64 ? 'mem64' : 'mem32',
+        prefetchable: true,
+        size: msixSize,
+        region: VfioRegion.setup(this.device, target, `${this.name} BAR ${target}`, {
+          noMmap: true,
+          deviceName: this.name,
+        }),
+        base: null,
+        quirks: [],
+        address: null,
+      };
+      tableOffset = 0;
+    } else {
+      // Double it: the table starts halfway, always on a page of its own.
+      bar.size = Math.max(bar.size * 2, msixSize * 2);
+      tableOffset = bar.size / 2;
+    }
+    traceMsixRelo.emit(this.name, target, tableOffset);
+    return {
+      tableBar: target,
+      tableOffset,
+      pbaBar: target,
+      pbaOffset: tableOffset + entries * PCI_MSIX_ENTRY_SIZE,
     };
   }
 
@@ -406,7 +482,8 @@ export class VfioPciDevice implements Disposable {
       read: () => 0,
       write: () => {},
     });
-    bar.base.addSubregion(0, bar.region.mem!);
+    if (!bar.region.mem) return; // a BAR added by x-msix-relocation: only the emulated table and PBA
+    bar.base.addSubregion(0, bar.region.mem);
     try {
       bar.region.mmap();
     } catch {
@@ -425,6 +502,11 @@ export class VfioPciDevice implements Disposable {
     const writable = new Uint8Array(MSIX_CAP_LENGTH);
     writable[PCI_MSIX_FLAGS + 1] = (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL) >> 8;
     cap[PCI_MSIX_FLAGS + 1]! &= ~((PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL) >> 8);
+    if (m.relocatedFrom) {
+      const dv = new DataView(cap.buffer, cap.byteOffset, cap.byteLength);
+      dv.setUint32(PCI_MSIX_TABLE, (m.tableOffset | m.tableBar) >>> 0, true);
+      dv.setUint32(PCI_MSIX_PBA, (m.pbaOffset | m.pbaBar) >>> 0, true);
+    }
     this.#config.emulate(m.cap, MSIX_CAP_LENGTH, cap, writable);
   }
 
@@ -604,7 +686,7 @@ export class VfioPciDevice implements Disposable {
       for (const q of bar.quirks)
         for (const { region } of q.regions) step(() => region.container?.removeSubregion(region));
       step(() => bar.region.exit());
-      step(() => bar.base?.removeSubregion(bar.region.mem!));
+      if (bar.region.mem) step(() => bar.base?.removeSubregion(bar.region.mem!));
       if (bar.base?.container) step(() => bar.base!.container!.removeSubregion(bar.base!));
     }
     if (this.#vgaRegions) {

@@ -9,6 +9,7 @@ export const traceMsixFixup = defineTraceEvent(
   'vfio_msix_fixup',
   ' (%s) MSI-X region %d mmap fixup [0x%lx - 0x%lx]',
 );
+export const traceMsixRelo = defineTraceEvent('vfio_msix_relo', ' (%s) BAR %d offset 0x%lx');
 export const traceMsixEnable = defineTraceEvent('vfio_msix_enable', ' (%s)');
 export const traceMsixDisable = defineTraceEvent('vfio_msix_disable', ' (%s)');
 export const traceMsixVectorUse = defineTraceEvent('vfio_msix_vector_do_use', ' (%s) vector %d used');

@@ -227,3 +227,30 @@ describe('emulated config and interrupts over the real driver', () => {
     expect(dev.memory.read(0xd0000008, 4)).toBe(dev.device.regionRead(0, 0x8, 4)); // STATUS
   });
 });
+
+describe('x-msix-relocation on the real driver', () => {
+  it('nvme with the table moved to a new BAR 2: BAR 0 whole and the device interrupts through the moved table', () => {
+    const { value: dev, lines } = traced('vfio_msix_relo', () =>
+      realize('nvme', { 'x-msix-relocation': 'bar2' }),
+    );
+    try {
+      expect(lines).toEqual(['vfio_msix_relo  (0000:00:03.0) BAR 2 offset 0x0']);
+      expect(dev.bar(0)!.base.subregions.map((r) => r.name)).toEqual(['0000:00:03.0 BAR 0']);
+      expect(dev.bar(2)).toMatchObject({ kind: 'mem64', prefetchable: true, size: 0x1000 });
+      const table = dev.bar(2)!.address!;
+      dev.configWrite(0x04, dev.configRead(0x04, 2) | 4, 2);
+      dev.memory.write(table + 12, 0, 4);
+      const cap = dev.msix!.cap;
+      dev.configWrite(cap + 2, 0x8000 | dev.configRead(cap + 2, 2), 2);
+      const efd = dev.msixEventfd(0);
+      expect(efd).toBeGreaterThanOrEqual(0);
+      dev.device.setIrqs({ index: 2, action: 'trigger', start: 0, count: 1, data: { type: 'none' } });
+      expect(libc.eventfdConsume(efd)).toBe(1n);
+      // The device's registers are unchanged under BAR 0.
+      const a = dev.bar(0)!.address!;
+      expect(dev.memory.read(a + 0x8, 4)).toBe(dev.device.regionRead(0, 0x8, 4));
+    } finally {
+      dev.teardown();
+    }
+  });
+});

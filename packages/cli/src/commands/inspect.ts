@@ -40,6 +40,7 @@ export interface InspectReport {
     entries: number;
     mappable: boolean;
     fixup: { offset: number; size: number }[] | null;
+    relocatedFrom: { tableBar: number; tableOffset: number; pbaBar: number; pbaOffset: number } | null;
   };
   bars: { index: number; type: 'io' | 'mem32' | 'mem64'; prefetch: boolean; size: number; address: number }[];
   quirks: { bar: number; name: string }[];
@@ -109,6 +110,7 @@ export function inspectReport(dev: VfioPciDevice, arg: DeviceArg): InspectReport
           entries: m.entries,
           mappable: m.mappable,
           fixup: m.fixup ? m.fixup.map((a) => ({ offset: a.offset, size: a.size })) : null,
+          relocatedFrom: m.relocatedFrom ? { ...m.relocatedFrom } : null,
         }
       : null,
     bars: dev.bars.map((b) => ({
@@ -167,8 +169,13 @@ export function printInspect(report: InspectReport, out: Output): void {
     out.line(
       `${out.heading('MSI-X')}  cap @${hex(m.cap)}  ${m.entries} entries  table BAR ${m.tableBar} +${hex(m.tableOffset)}  PBA BAR ${m.pbaBar} +${hex(m.pbaOffset)}`,
     );
+    const from = m.relocatedFrom;
+    if (from)
+      out.line(
+        `       relocated (x-msix-relocation) from table BAR ${from.tableBar} +${hex(from.tableOffset)}  PBA BAR ${from.pbaBar} +${hex(from.pbaOffset)}`,
+      );
     out.line(
-      `       BAR ${m.tableBar} ${m.mappable ? 'is MSIX_MAPPABLE: mapped whole, table emulated on top' : 'is not MSIX_MAPPABLE'}`,
+      `       BAR ${from?.tableBar ?? m.tableBar} ${m.mappable ? `is MSIX_MAPPABLE: mapped whole${from ? '' : ', table emulated on top'}` : 'is not MSIX_MAPPABLE'}`,
     );
     if (m.fixup)
       out.line(
