@@ -66,7 +66,7 @@ if [ ! -f "$kdir/.done" ]; then
     mkdir -p "$kdir/root/lib/modules/$version/$(dirname "$path")"
     mv "$kdir/unpacked/lib/modules/$version/$path" "$kdir/root/lib/modules/$version/$path"
   done
-  cp "$kdir/unpacked/lib/modules/$version"/modules.{order,builtin} "$kdir/root/lib/modules/$version/" 2>/dev/null || true
+  cp "$kdir/unpacked/lib/modules/$version"/modules.{order,builtin,builtin.modinfo} "$kdir/root/lib/modules/$version/" 2>/dev/null || true
   rm -rf "$kdir/deb" "$kdir/unpacked"
   depmod -b "$kdir/root" "$version" || die "depmod failed"
   touch "$kdir/.done"
