@@ -46,6 +46,7 @@ import {
 } from './pci.js';
 import { QuirkRegistry } from './quirks/registry.js';
 import type { BarKind, Quirk, QuirkHost } from './quirks/types.js';
+import { probeVgaQuirks } from './quirks/vga.js';
 import { traceMsixEarlySetup, traceMsixFixup, traceMsixRelo, traceRomRead } from './trace.js';
 
 export interface VfioPciOptions {
@@ -123,6 +124,13 @@ interface MutableBar {
   address: number | null;
 }
 
+/** x-vga: the VGA region, its windows in the address spaces, and the VGA quirks inside them. */
+interface VgaRegions {
+  region: VfioRegion;
+  windows: { as: AddressSpace; mr: MemoryRegion }[];
+  quirks: Quirk[];
+}
+
 const MEM32_START = 0xc000_0000;
 const MEM64_START = 0x80_0000_0000;
 const IO_START = 0xc000;
@@ -143,7 +151,7 @@ export class VfioPciDevice implements Disposable {
   readonly #bars: (MutableBar | undefined)[] = [];
   #msix: VfioPciMsix | null = null;
   #msixEmu: EmulatedMsix | null = null;
-  #vgaRegions: { region: VfioRegion; windows: { as: AddressSpace; mr: MemoryRegion }[] } | null = null;
+  #vgaRegions: VgaRegions | null = null;
   readonly #ownsSpaces: boolean;
   #torn = false;
 
@@ -198,6 +206,11 @@ export class VfioPciDevice implements Disposable {
   bar(index: number): VfioPciBar | undefined {
     const b = this.#bars[index];
     return b ? { ...b, base: b.base!, quirks: [...b.quirks] } : undefined;
+  }
+
+  /** The VGA quirks applied with x-vga (regions relative to the 0x3c0 I/O window). */
+  get vgaQuirks(): readonly Quirk[] {
+    return this.#vgaRegions?.quirks ?? [];
   }
 
   get msix(): VfioPciMsix | null {
@@ -306,6 +319,7 @@ export class VfioPciDevice implements Disposable {
     if (this.vga) this.#vgaSetup();
     const registry = this.#options.quirks ?? new QuirkRegistry();
     const host = this.#quirkHost(rawConfig);
+    if (this.#vgaRegions) this.#vgaQuirkSetup(host, this.#vgaRegions);
     for (let n = 0; n < 6; n++) {
       const bar = this.#bars[n];
       if (!bar?.region.mem) continue;
@@ -542,7 +556,18 @@ export class VfioPciDevice implements Disposable {
     window(this.memory, 'vfio-vga-mmio@0xa0000', 0xa0000, 0x20000);
     window(this.io, 'vfio-vga-io@0x3b0', 0x3b0, 0xc);
     window(this.io, 'vfio-vga-io@0x3c0', 0x3c0, 0x20);
-    this.#vgaRegions = { region, windows };
+    this.#vgaRegions = { region, windows, quirks: [] };
+  }
+
+  /** vfio_vga_quirk_setup: the VGA quirks hang in the 0x3c0 I/O window (priority 0, over the window's own ops). */
+  #vgaQuirkSetup(host: QuirkHost, vga: VgaRegions): void {
+    const window = vga.windows.find((w) => w.mr.name === 'vfio-vga-io@0x3c0')!.mr;
+    vga.quirks = probeVgaQuirks(host, {
+      read: (o, n) => Number(vga.region.read(0x3c0 + o, n)),
+      write: (o, v, n) => vga.region.write(0x3c0 + o, v, n),
+    });
+    for (const q of vga.quirks)
+      for (const { offset, region } of q.regions) window.addSubregion(offset, region);
   }
 
   #quirkHost(rawConfig: Uint8Array): QuirkHost {
@@ -690,6 +715,8 @@ export class VfioPciDevice implements Disposable {
       if (bar.base?.container) step(() => bar.base!.container!.removeSubregion(bar.base!));
     }
     if (this.#vgaRegions) {
+      for (const q of this.#vgaRegions.quirks)
+        for (const { region } of q.regions) step(() => region.container?.removeSubregion(region));
       for (const w of this.#vgaRegions.windows) step(() => w.as.root.removeSubregion(w.mr));
     }
     // vfio_bars_finalize: quirks, regions, base BARs.
@@ -704,6 +731,8 @@ export class VfioPciDevice implements Disposable {
       step(() => this.#msixEmu!.pba.destroy());
     }
     if (this.#vgaRegions) {
+      for (const q of this.#vgaRegions.quirks)
+        for (const { region } of q.regions) step(() => region.destroy());
       for (const w of this.#vgaRegions.windows) step(() => w.mr.destroy());
       step(() => this.#vgaRegions!.region.finalize());
     }

@@ -45,3 +45,15 @@ export const traceRtl8168MsixRead = defineTraceEvent(
   '%s MSI-X table read[0x%x]: 0x%lx',
 );
 export const traceRtl8168Probe = defineTraceEvent('vfio_quirk_rtl8168_probe', '%s');
+export const traceAti3c3Read = defineTraceEvent('vfio_quirk_ati_3c3_read', '%s 0x%lx');
+export const traceAti3c3Probe = defineTraceEvent('vfio_quirk_ati_3c3_probe', '%s');
+export const traceNvidia3d0State = defineTraceEvent('vfio_quirk_nvidia_3d0_state', '%s %s');
+export const traceNvidia3d0Read = defineTraceEvent(
+  'vfio_quirk_nvidia_3d0_read',
+  ' (%s, @0x%x, len=0x%x) 0x%lx',
+);
+export const traceNvidia3d0Write = defineTraceEvent(
+  'vfio_quirk_nvidia_3d0_write',
+  '(%s, @0x%x, 0x%lx, len=0x%x)',
+);
+export const traceNvidia3d0Probe = defineTraceEvent('vfio_quirk_nvidia_3d0_probe', '%s');

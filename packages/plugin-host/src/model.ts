@@ -38,6 +38,13 @@ export interface ModelHooks {
   reset?(): void;
   /** Release anything setup acquired. */
   close?(): void;
+  /**
+   * Legacy VGA accesses (region 8, models with `vga`): `offset` is the legacy
+   * address (0xa0000-0xbffff memory, 0x3b0-0x3bb and 0x3c0-0x3df I/O ports).
+   * Without these hooks reads are 0 and writes are dropped.
+   */
+  vgaRead?(offset: number, size: 1 | 2 | 4): number;
+  vgaWrite?(offset: number, value: number, size: 1 | 2 | 4): void;
 }
 
 export interface ModelBarContext {

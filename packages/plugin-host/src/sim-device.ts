@@ -244,7 +244,8 @@ export class SimDevice implements VfioDeviceIo {
     const target = this.#access(index, offset, size, false);
     if (target === 'config') return this.#config.read(offset, size);
     if (target === 'rom') return readLE(this.#rom!, offset, size);
-    if (target === 'vga' || target === 'hidden') return target === 'hidden' ? 2 ** (8 * size) - 1 : 0;
+    if (target === 'vga') return this.#hooks?.vgaRead?.(offset, size) ?? 0;
+    if (target === 'hidden') return 2 ** (8 * size) - 1;
     return target.space.read(offset, size);
   }
 
@@ -265,6 +266,7 @@ export class SimDevice implements VfioDeviceIo {
     }
     const target = this.#access(index, offset, size, true);
     if (target === 'config') this.#config.write(offset, value, size);
+    else if (target === 'vga') this.#hooks?.vgaWrite?.(offset, value, size);
     else if (typeof target === 'object') target.space.write(offset, value, size);
   }
 

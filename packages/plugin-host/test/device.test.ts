@@ -322,3 +322,34 @@ describe('register behaviour', () => {
     expect(dev.regionInfo(8)).toMatchObject({ size: 0xc0000, flags: 3 });
   });
 });
+
+describe('legacy VGA ports (region 8) through the model hooks', () => {
+  it('ati-gpu: 0x3c3 reads the upper byte of its own I/O BAR; other ports read 0', () => {
+    using dev = openSimDevice('sim:ati-gpu');
+    dev.regionWrite(7, 0x20, 0xe101, 4); // BAR4 as the device has it
+    expect(dev.regionRead(8, 0x3c3, 1)).toBe(0xe1);
+    expect(dev.regionRead(8, 0x3c2, 1)).toBe(0);
+  });
+
+  it('nvidia-gpu: 0x3d4/0x3d0 select an offset and read or write that BAR0 register', () => {
+    using dev = openSimDevice('sim:nvidia-gpu');
+    const select = (offset: number, mode: number) => {
+      dev.regionWrite(8, 0x3d4, 0x338, 2);
+      dev.regionWrite(8, 0x3d0, offset, 2);
+      dev.regionWrite(8, 0x3d4, mode, 2);
+    };
+    select(0x200, 0x738);
+    dev.regionWrite(8, 0x3d0, 0xbeef, 2);
+    expect(dev.regionRead(0, 0x200, 2)).toBe(0xbeef);
+    select(0x200, 0x538);
+    expect(dev.regionRead(8, 0x3d0, 2)).toBe(0xbeef);
+    expect(dev.regionRead(8, 0x3d0, 2)).toBe(0); // one access per selection
+    select(0x1800, 0x538); // BAR0 0x1800 mirrors config space
+    expect(dev.regionRead(8, 0x3d0, 2)).toBe(0x10de);
+  });
+
+  it('VGA addresses a model does not implement read 0', () => {
+    using dev = openSimDevice('sim:nvidia-gpu');
+    expect(dev.regionRead(8, 0xa0000, 4)).toBe(0);
+  });
+});

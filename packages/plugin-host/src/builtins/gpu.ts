@@ -6,14 +6,16 @@
  * `sim:nvidia-gpu` (10de, VGA class): BAR0 mirrors configuration space at
  * 0x88000 (all of it) and 0x1800 (the first 256 bytes); the BAR5 I/O window
  * (master 0x0, enable 0x4, address 0x8, data 0xC) reaches BAR0 registers
- * while master & enable & 1.
+ * while master & enable & 1. VGA ports 0x3d4/0x3d0 reach BAR0 registers
+ * (select 0x338, offset, then 0x538 read / 0x738 write).
  *
  * `sim:ati-gpu` (1002, VGA class): BAR2 mirrors configuration space at
- * 0x4000; the BAR4 I/O window (address 0x0, data 0x4) reaches BAR2 registers.
+ * 0x4000; the BAR4 I/O window (address 0x0, data 0x4) reaches BAR2 registers;
+ * VGA port 0x3c3 reads the upper byte of the physical I/O BAR (BAR4).
  */
 import { AddressSpace, MemoryRegion } from '@vfio-ts/memory-core';
 import { ConfigBuilder } from '../config-builder.js';
-import type { DeviceModel, ModelBar, ModelContext } from '../model.js';
+import type { DeviceModel, ModelBar, ModelContext, ModelHooks } from '../model.js';
 import { optionRom } from './captured.js';
 import { register32 } from './registers.js';
 
@@ -52,6 +54,38 @@ function windowData(
       else m.u32[dataOffset / 4] = value >>> 0;
     },
   });
+}
+
+/**
+ * NVIDIA's legacy window onto BAR0 through VGA ports: 0x338 on 0x3d4 selects,
+ * the next 0x3d0 write is a BAR0 offset, then 0x538 (read) or 0x738 (write)
+ * on 0x3d4 makes the next 0x3d0 access reach that BAR0 register.
+ */
+function nvidiaVgaWindow(ctx: ModelContext): Pick<ModelHooks, 'vgaRead' | 'vgaWrite'> {
+  const bar0 = new AddressSpace(ctx.bar(0).region, 'nvidia VGA window target');
+  let state: 'none' | 'select' | 'window' | 'read' | 'write' = 'none';
+  let offset = 0;
+  return {
+    vgaRead(port, size) {
+      const old = state;
+      state = 'none';
+      return port === 0x3d0 && old === 'read' ? Number(bar0.read(offset, size)) : 0;
+    },
+    vgaWrite(port, value, size) {
+      const old = state;
+      state = 'none';
+      if (port === 0x3d4) {
+        if (value === 0x338 && old === 'none') state = 'select';
+        else if (value === 0x538 && old === 'window') state = 'read';
+        else if (value === 0x738 && old === 'window') state = 'write';
+      } else if (port === 0x3d0 && old === 'select') {
+        offset = value;
+        state = 'window';
+      } else if (port === 0x3d0 && old === 'write') {
+        bar0.write(offset, value, size);
+      }
+    },
+  };
 }
 
 export function nvidiaGpuModel(): DeviceModel {
@@ -98,7 +132,7 @@ export function nvidiaGpuModel(): DeviceModel {
         () => (bar5.u32[0]! & bar5.u32[1]! & 1) !== 0,
         'nvidia BAR5 window data',
       );
-      return { reset: () => {} };
+      return { reset: () => {}, ...nvidiaVgaWindow(ctx) };
     },
   };
 }
@@ -146,7 +180,11 @@ export function atiGpuModel(): DeviceModel {
         () => true,
         'ati BAR4 window data',
       );
-      return { reset: () => {} };
+      return {
+        reset: () => {},
+        // Port 0x3c3 reports the upper byte of the I/O BAR (BAR4) as the device has it.
+        vgaRead: (offset, size) => (offset === 0x3c3 && size === 1 ? ctx.configRead(0x21, 1) : 0),
+      };
     },
   };
 }
