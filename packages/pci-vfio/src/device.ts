@@ -217,9 +217,29 @@ export class VfioPciDevice implements Disposable {
     return this.#msix;
   }
 
-  /** The eventfd signalled for MSI-X `vector` while the driver has it enabled and unmasked, else -1. */
+  /**
+   * The eventfd signalled for MSI-X `vector` while the driver has it enabled
+   * and unmasked, else -1. It stays the same fd across mask/unmask until MSI-X
+   * is disabled; an interrupt that fires while the vector is masked is
+   * signalled on it when the vector is unmasked.
+   */
   msixEventfd(vector: number): number {
     return this.#msixEmu?.eventfd(vector) ?? -1;
+  }
+
+  /**
+   * Turns interrupts that fired on masked MSI-X vectors into PBA bits and
+   * enables the PBA region (QEMU does this from its main loop); returns how
+   * many vectors became pending. Call it when one of `msixMaskedEventfds()`
+   * is readable; PBA reads and unmasking call it too.
+   */
+  serviceMsix(): number {
+    return this.#msixEmu?.service() ?? 0;
+  }
+
+  /** The internal eventfds of masked MSI-X vectors, to poll (see `serviceMsix`). */
+  msixMaskedEventfds(): number[] {
+    return this.#msixEmu?.maskedEventfds() ?? [];
   }
 
   /** Config space as the driver sees it (BARs, ROM BAR and MSI-X emulated). */

@@ -1,16 +1,32 @@
 /**
  * The emulated MSI-X table and PBA (QEMU's hw/pci/msix.c regions `msix-table`
  * and `msix-pba`), and the wiring of vector enable/mask to SET_IRQS with
- * eventfds this object owns. The PBA region starts disabled, as QEMU keeps it
- * until a masked vector is pending.
+ * eventfds this object owns.
+ *
+ * Each vector in use has a delivery eventfd (`eventfd(v)`, stable for as long
+ * as MSI-X stays enabled). Masking a vector does not drop its interrupts: as
+ * QEMU does on its non-KVM path, the kernel is switched to an internal
+ * eventfd, and what arrives there while masked is pending. `service()` (QEMU's
+ * vfio_msi_interrupt for masked vectors) turns it into PBA bits and enables
+ * the PBA region; unmasking re-attaches the delivery eventfd and re-asserts a
+ * pending interrupt on it, so nothing fired while masked is lost.
  */
 import { MemoryRegion } from '@vfio-ts/memory-core';
 import { libc, VFIO_PCI_MSIX_IRQ_INDEX, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
 import { PCI_MSIX_ENTRY_SIZE } from './pci.js';
-import { traceMsixDisable, traceMsixEnable, traceMsixVectorRelease, traceMsixVectorUse } from './trace.js';
+import {
+  traceMsixDisable,
+  traceMsixEnable,
+  traceMsixPbaDisable,
+  traceMsixPbaEnable,
+  traceMsixVectorRelease,
+  traceMsixVectorUse,
+} from './trace.js';
 
 const VECTOR_CTRL = 3;
 const MASKED = 1;
+
+const newEventfd = () => libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
 
 export class EmulatedMsix {
   readonly entries: number;
@@ -18,7 +34,10 @@ export class EmulatedMsix {
   readonly pba: MemoryRegion;
   readonly #words: Uint32Array;
   readonly #pending: Uint32Array;
-  readonly #eventfds: number[];
+  /** Per vector: the user's delivery eventfd, the internal one used while masked, and which is attached. */
+  readonly #delivery: number[];
+  readonly #masked: number[];
+  readonly #inUse: boolean[];
   readonly #device: VfioDeviceIo;
   readonly #name: string;
   #enabled = false;
@@ -30,7 +49,9 @@ export class EmulatedMsix {
     this.entries = entries;
     this.#words = new Uint32Array(entries * 4);
     this.#pending = new Uint32Array(Math.ceil(entries / 64) * 2);
-    this.#eventfds = new Array<number>(entries).fill(-1);
+    this.#delivery = new Array<number>(entries).fill(-1);
+    this.#masked = new Array<number>(entries).fill(-1);
+    this.#inUse = new Array<boolean>(entries).fill(false);
     for (let v = 0; v < entries; v++) this.#words[v * 4 + VECTOR_CTRL] = MASKED;
     this.table = MemoryRegion.io('msix-table', entries * PCI_MSIX_ENTRY_SIZE, {
       read: (offset) => this.tableRead(offset, 4),
@@ -39,11 +60,15 @@ export class EmulatedMsix {
       impl: { min: 4, max: 4 },
     });
     this.pba = MemoryRegion.io('msix-pba', this.#pending.byteLength, {
-      read: (offset) => this.#pending[offset >>> 2]!,
+      read: (offset) => {
+        this.service();
+        return this.#pending[offset >>> 2]!;
+      },
       write: () => {},
       valid: { min: 4, max: 8 },
       impl: { min: 4, max: 4 },
     });
+    // QEMU keeps the PBA region disabled (the device's own PBA shows through) until a masked vector fires.
     this.pba.setEnabled(false);
   }
 
@@ -51,9 +76,39 @@ export class EmulatedMsix {
     return this.#enabled;
   }
 
-  /** The eventfd signalled for `vector` while it is in use, or -1. */
+  /** The delivery eventfd of `vector` while it is enabled and unmasked, else -1. */
   eventfd(vector: number): number {
-    return this.#eventfds[vector] ?? -1;
+    return this.#inUse[vector] ? this.#delivery[vector]! : -1;
+  }
+
+  /** The internal eventfds of masked vectors: readable when one fired (what an event loop should watch). */
+  maskedEventfds(): number[] {
+    return this.#masked.filter((fd, v) => fd >= 0 && !this.#inUse[v]);
+  }
+
+  /** Whether `vector`'s PBA bit is set. */
+  pending(vector: number): boolean {
+    return ((this.#pending[vector >>> 5]! >>> (vector & 31)) & 1) === 1;
+  }
+
+  /**
+   * vfio_msi_interrupt for masked vectors: what fired on them since the last
+   * call becomes PBA bits (enabling the PBA region). Returns how many vectors
+   * became pending.
+   */
+  service(): number {
+    let fresh = 0;
+    for (let v = 0; v < this.entries; v++) {
+      const fd = this.#masked[v]!;
+      if (fd < 0 || this.#inUse[v] || libc.eventfdConsume(fd) === 0n) continue;
+      if (!this.pending(v)) fresh++;
+      this.#setPending(v, true);
+      if (!this.pba.enabled) {
+        this.pba.setEnabled(true);
+        traceMsixPbaEnable.emit(this.#name);
+      }
+    }
+    return fresh;
   }
 
   tableRead(offset: number, _size: number): number {
@@ -79,10 +134,11 @@ export class EmulatedMsix {
       const fds = [];
       for (let v = 0; v < this.entries; v++) {
         if (!this.#vectorMasked(v)) {
-          this.#eventfds[v] = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+          this.#delivery[v] = newEventfd();
+          this.#inUse[v] = true;
           traceMsixVectorUse.emit(this.#name, v);
         }
-        fds.push(this.#eventfds[v]!);
+        fds.push(this.#delivery[v]!);
       }
       this.#device.setIrqs({
         index: VFIO_PCI_MSIX_IRQ_INDEX,
@@ -98,7 +154,7 @@ export class EmulatedMsix {
     }
   }
 
-  /** Disables MSI-X on the device and releases every eventfd. */
+  /** Disables MSI-X on the device and releases every eventfd; nothing stays pending. */
   disable(): void {
     if (!this.#enabled) return;
     this.#enabled = false;
@@ -111,7 +167,15 @@ export class EmulatedMsix {
         data: { type: 'none' },
       });
     } finally {
-      for (let v = 0; v < this.entries; v++) this.#closeEventfd(v);
+      for (let v = 0; v < this.entries; v++) {
+        for (const fds of [this.#delivery, this.#masked]) {
+          if (fds[v]! >= 0) libc.sysClose(fds[v]!);
+          fds[v] = -1;
+        }
+        this.#inUse[v] = false;
+      }
+      this.#pending.fill(0);
+      this.pba.setEnabled(false);
       traceMsixDisable.emit(this.#name);
     }
   }
@@ -120,41 +184,56 @@ export class EmulatedMsix {
     return this.#maskAll || (this.#words[vector * 4 + VECTOR_CTRL]! & MASKED) !== 0;
   }
 
+  #attach(vector: number, fd: number): void {
+    this.#device.setIrqs({
+      index: VFIO_PCI_MSIX_IRQ_INDEX,
+      action: 'trigger',
+      start: vector,
+      count: 1,
+      data: { type: 'eventfd', fds: [fd] },
+    });
+  }
+
   #updateVector(vector: number): void {
-    const inUse = this.#eventfds[vector]! >= 0;
+    const inUse = this.#inUse[vector]!;
     const masked = this.#vectorMasked(vector);
     if (masked && inUse) {
-      this.#device.setIrqs({
-        index: VFIO_PCI_MSIX_IRQ_INDEX,
-        action: 'trigger',
-        start: vector,
-        count: 1,
-        data: { type: 'eventfd', fds: [-1] },
-      });
-      this.#closeEventfd(vector);
+      // vfio_msix_vector_release: keep the kernel's vector, switch it to our internal eventfd.
+      if (this.#masked[vector]! < 0) this.#masked[vector] = newEventfd();
+      this.#attach(vector, this.#masked[vector]!);
+      this.#inUse[vector] = false;
       traceMsixVectorRelease.emit(this.#name, vector);
     } else if (!masked && !inUse) {
-      const fd = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+      const created = this.#delivery[vector]! < 0;
+      if (created) this.#delivery[vector] = newEventfd();
       try {
-        this.#device.setIrqs({
-          index: VFIO_PCI_MSIX_IRQ_INDEX,
-          action: 'trigger',
-          start: vector,
-          count: 1,
-          data: { type: 'eventfd', fds: [fd] },
-        });
+        this.#attach(vector, this.#delivery[vector]!);
       } catch (err) {
-        libc.sysClose(fd);
+        if (created) {
+          libc.sysClose(this.#delivery[vector]!);
+          this.#delivery[vector] = -1;
+        }
         throw err;
       }
-      this.#eventfds[vector] = fd;
+      this.#inUse[vector] = true;
       traceMsixVectorUse.emit(this.#name, vector);
+      // msix_handle_mask_update: what fired while masked is delivered now (attach first, then drain: nothing is lost).
+      const fd = this.#masked[vector]!;
+      const fired = fd >= 0 && libc.eventfdConsume(fd) > 0n;
+      if (fired || this.pending(vector)) {
+        libc.eventfdSignal(this.#delivery[vector]!);
+        this.#setPending(vector, false);
+        if (this.pba.enabled && this.#pending.every((w) => w === 0)) {
+          this.pba.setEnabled(false);
+          traceMsixPbaDisable.emit(this.#name);
+        }
+      }
     }
   }
 
-  #closeEventfd(vector: number): void {
-    const fd = this.#eventfds[vector]!;
-    if (fd >= 0) libc.sysClose(fd);
-    this.#eventfds[vector] = -1;
+  #setPending(vector: number, on: boolean): void {
+    const bit = 1 << (vector & 31);
+    const word = vector >>> 5;
+    this.#pending[word] = on ? (this.#pending[word]! | bit) >>> 0 : (this.#pending[word]! & ~bit) >>> 0;
   }
 }

@@ -57,3 +57,5 @@ export const traceNvidia3d0Write = defineTraceEvent(
   '(%s, @0x%x, 0x%lx, len=0x%x)',
 );
 export const traceNvidia3d0Probe = defineTraceEvent('vfio_quirk_nvidia_3d0_probe', '%s');
+export const traceMsixPbaEnable = defineTraceEvent('vfio_msix_pba_enable', ' (%s)');
+export const traceMsixPbaDisable = defineTraceEvent('vfio_msix_pba_disable', ' (%s)');

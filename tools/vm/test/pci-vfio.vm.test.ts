@@ -254,3 +254,25 @@ describe('x-msix-relocation on the real driver', () => {
     }
   });
 });
+
+describe('MSI-X pending bits on the real driver', () => {
+  it('nvme: an interrupt while vector 0 is masked is pending in the emulated PBA and delivered on unmask', () => {
+    using dev = realize('nvme');
+    const a = dev.bar(0)!.address!;
+    dev.configWrite(0x04, dev.configRead(0x04, 2) | 4, 2);
+    dev.memory.write(a + 0x200c, 0, 4);
+    const cap = dev.msix!.cap;
+    dev.configWrite(cap + 2, 0x8000 | dev.configRead(cap + 2, 2), 2);
+    const efd = dev.msixEventfd(0);
+    dev.memory.write(a + 0x200c, 1, 4); // mask: the kernel now signals our internal eventfd
+    // The kernel's loopback trigger fires whatever eventfd vector 0 has.
+    dev.device.setIrqs({ index: 2, action: 'trigger', start: 0, count: 1, data: { type: 'none' } });
+    expect(libc.eventfdConsume(efd)).toBe(0n);
+    expect(dev.serviceMsix()).toBe(1);
+    expect(dev.memory.read(a + 0x3000, 4)).toBe(1); // the emulated PBA, enabled over the device's
+    dev.memory.write(a + 0x200c, 0, 4);
+    expect(dev.msixEventfd(0)).toBe(efd);
+    expect(libc.eventfdConsume(efd)).toBe(1n);
+    expect(dev.memory.read(a + 0x3000, 4)).toBe(dev.device.regionRead(0, 0x3000, 4)); // PBA region off again
+  });
+});
