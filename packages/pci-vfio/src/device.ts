@@ -22,6 +22,7 @@ import {
 import { EmulatedConfig, findCapability } from './config.js';
 import { VfioPciError } from './errors.js';
 import { fixupMsixAreas, type MmapArea } from './fixup.js';
+import { EmulatedMsi } from './msi.js';
 import { EmulatedMsix } from './msix.js';
 import {
   MSIX_CAP_LENGTH,
@@ -151,6 +152,7 @@ export class VfioPciDevice implements Disposable {
   readonly #bars: (MutableBar | undefined)[] = [];
   #msix: VfioPciMsix | null = null;
   #msixEmu: EmulatedMsix | null = null;
+  #msi: EmulatedMsi | null = null;
   #vgaRegions: VgaRegions | null = null;
   readonly #ownsSpaces: boolean;
   #torn = false;
@@ -227,6 +229,11 @@ export class VfioPciDevice implements Disposable {
     return this.#msixEmu?.eventfd(vector) ?? -1;
   }
 
+  /** The eventfd signalled for MSI `vector` while the driver has MSI enabled with it, else -1. */
+  msiEventfd(vector: number): number {
+    return this.#msi?.eventfd(vector) ?? -1;
+  }
+
   /**
    * Turns interrupts that fired on masked MSI-X vectors into PBA bits and
    * enables the PBA region (QEMU does this from its main loop); returns how
@@ -262,7 +269,14 @@ export class VfioPciDevice implements Disposable {
     const msix = this.#msix;
     const wasControl = msix ? this.#config.emulatedValue(msix.cap + PCI_MSIX_FLAGS, 2) : 0;
     this.#config.write(offset, value, size, this.name);
-    if (msix && offset < msix.cap + MSIX_CAP_LENGTH && offset + size > msix.cap) {
+    if (this.#msi?.covers(offset, size)) {
+      try {
+        this.#msi.update();
+      } catch (err) {
+        // The driver's write stands (as in QEMU); the failure is reported, MSI stays off.
+        errorReport(`vfio: Error: Failed to enable MSI on ${this.name}: ${(err as Error).message}`);
+      }
+    } else if (msix && offset < msix.cap + MSIX_CAP_LENGTH && offset + size > msix.cap) {
       const control = this.#config.emulatedValue(msix.cap + PCI_MSIX_FLAGS, 2);
       if (control !== wasControl) {
         this.#msixEmu!.control(
@@ -336,6 +350,8 @@ export class VfioPciDevice implements Disposable {
     this.#emulateAddressRegisters();
     for (const bar of this.#bars) if (bar) this.#registerBar(bar);
     if (this.#msix) this.#msixSetup();
+    const msiCap = findCapability(rawConfig, PCI_CAP_ID_MSI);
+    if (msiCap) this.#msi = new EmulatedMsi(this.device, this.#config, this.name, msiCap);
     if (this.vga) this.#vgaSetup();
     const registry = this.#options.quirks ?? new QuirkRegistry();
     const host = this.#quirkHost(rawConfig);
@@ -720,6 +736,7 @@ export class VfioPciDevice implements Disposable {
     };
     // vfio_exitfn: interrupts off, MSI-X regions out, then vfio_bars_exit.
     step(() => this.#msixEmu?.disable());
+    step(() => this.#msi?.disable());
     const m = this.#msix;
     if (m && this.#msixEmu) {
       const emu = this.#msixEmu;

@@ -59,3 +59,6 @@ export const traceNvidia3d0Write = defineTraceEvent(
 export const traceNvidia3d0Probe = defineTraceEvent('vfio_quirk_nvidia_3d0_probe', '%s');
 export const traceMsixPbaEnable = defineTraceEvent('vfio_msix_pba_enable', ' (%s)');
 export const traceMsixPbaDisable = defineTraceEvent('vfio_msix_pba_disable', ' (%s)');
+export const traceMsiSetup = defineTraceEvent('vfio_msi_setup', '%s PCI MSI CAP @0x%x');
+export const traceMsiEnable = defineTraceEvent('vfio_msi_enable', ' (%s) Enabled %d MSI vectors');
+export const traceMsiDisable = defineTraceEvent('vfio_msi_disable', ' (%s)');

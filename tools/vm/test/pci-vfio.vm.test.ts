@@ -276,3 +276,25 @@ describe('MSI-X pending bits on the real driver', () => {
     expect(dev.memory.read(a + 0x3000, 4)).toBe(dev.device.regionRead(0, 0x3000, 4)); // PBA region off again
   });
 });
+
+describe('MSI through the emulated capability on the real driver', () => {
+  it('edu: the driver enables MSI in config space and the device interrupt reaches the eventfd', async () => {
+    using dev = realize('edu');
+    const cap = 0x40; // edu's MSI capability (reference capture)
+    dev.configWrite(0x04, dev.configRead(0x04, 2) | 4, 2); // bus master
+    dev.configWrite(cap + 2, dev.configRead(cap + 2, 2) | 1, 2);
+    const efd = dev.msiEventfd(0);
+    expect(efd).toBeGreaterThanOrEqual(0);
+    const a = dev.bar(0)!.address!;
+    dev.memory.write(a + 0x60, 1, 4); // edu: raise
+    let n = 0n;
+    for (let i = 0; i < 50 && n === 0n; i++) {
+      n = libc.eventfdConsume(efd);
+      if (n === 0n) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(n).toBe(1n);
+    dev.memory.write(a + 0x64, 1, 4); // ack
+    dev.configWrite(cap + 2, dev.configRead(cap + 2, 2) & ~1, 2);
+    expect(dev.msiEventfd(0)).toBe(-1);
+  });
+});

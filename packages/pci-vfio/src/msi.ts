@@ -1,0 +1,110 @@
+/**
+ * MSI (vfio_msi_setup / vfio_msi_enable / vfio_msi_disable): the driver
+ * enables MSI and picks the vector count through the capability's control
+ * register, which we emulate (vfio-pci only enables MSI through SET_IRQS and
+ * clears the enable bit a plain config write sets); each enabled vector gets
+ * an eventfd this object owns. Message address and data go to vfio-pci, which
+ * keeps them.
+ */
+import {
+  libc,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_MSI_IRQ_INDEX,
+  type VfioDeviceIo,
+} from '@vfio-ts/vfio-sys';
+import type { EmulatedConfig } from './config.js';
+import { traceMsiDisable, traceMsiEnable, traceMsiSetup } from './trace.js';
+
+const PCI_MSI_FLAGS = 2;
+const PCI_MSI_FLAGS_ENABLE = 0x0001;
+const PCI_MSI_FLAGS_QMASK = 0x000e;
+const PCI_MSI_FLAGS_QSIZE = 0x0070;
+const PCI_MSI_FLAGS_64BIT = 0x0080;
+const PCI_MSI_FLAGS_MASKBIT = 0x0100;
+
+export class EmulatedMsi {
+  readonly cap: number;
+  /** Vectors the device can do (multiple message capable). */
+  readonly vectors: number;
+  /** Bytes of the capability (QEMU's msi_cap_size). */
+  readonly size: number;
+  readonly #device: VfioDeviceIo;
+  readonly #config: EmulatedConfig;
+  readonly #name: string;
+  #eventfds: number[] = [];
+
+  constructor(device: VfioDeviceIo, config: EmulatedConfig, name: string, cap: number) {
+    this.#device = device;
+    this.#config = config;
+    this.#name = name;
+    this.cap = cap;
+    const flags = device.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, cap + PCI_MSI_FLAGS, 2);
+    this.vectors = 1 << ((flags & PCI_MSI_FLAGS_QMASK) >> 1);
+    this.size = 0xa + (flags & PCI_MSI_FLAGS_64BIT ? 0x4 : 0) + (flags & PCI_MSI_FLAGS_MASKBIT ? 0xa : 0);
+    // Ours: enable and the allocated vector count, starting off and at one vector.
+    const writable = PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE;
+    config.emulate(cap + PCI_MSI_FLAGS, 2, flags & ~writable, writable);
+    traceMsiSetup.emit(name, cap);
+  }
+
+  get enabled(): boolean {
+    return this.#eventfds.length > 0;
+  }
+
+  /** The eventfd signalled for `vector` while MSI is enabled with it, else -1. */
+  eventfd(vector: number): number {
+    return this.#eventfds[vector] ?? -1;
+  }
+
+  /** Whether a config write at [offset, offset+size) touches the capability. */
+  covers(offset: number, size: number): boolean {
+    return offset < this.cap + this.size && offset + size > this.cap;
+  }
+
+  /** After a write to the capability: follow the emulated enable bit. */
+  update(): void {
+    const flags = this.#config.emulatedValue(this.cap + PCI_MSI_FLAGS, 2);
+    const on = (flags & PCI_MSI_FLAGS_ENABLE) !== 0;
+    if (on && !this.enabled) this.#enable(flags);
+    else if (!on && this.enabled) this.disable();
+  }
+
+  /** vfio_msi_disable: off in the device, every eventfd released. */
+  disable(): void {
+    if (!this.enabled) return;
+    try {
+      this.#device.setIrqs({
+        index: VFIO_PCI_MSI_IRQ_INDEX,
+        action: 'trigger',
+        start: 0,
+        count: 0,
+        data: { type: 'none' },
+      });
+    } finally {
+      for (const fd of this.#eventfds) libc.sysClose(fd);
+      this.#eventfds = [];
+      traceMsiDisable.emit(this.#name);
+    }
+  }
+
+  #enable(flags: number): void {
+    // The driver's allocation (QSIZE), never more than the device offers.
+    const count = Math.min(1 << ((flags & PCI_MSI_FLAGS_QSIZE) >> 4), this.vectors);
+    const fds: number[] = [];
+    try {
+      for (let v = 0; v < count; v++) fds.push(libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK));
+      this.#device.setIrqs({
+        index: VFIO_PCI_MSI_IRQ_INDEX,
+        action: 'trigger',
+        start: 0,
+        count,
+        data: { type: 'eventfd', fds },
+      });
+    } catch (err) {
+      for (const fd of fds) libc.sysClose(fd);
+      throw err;
+    }
+    this.#eventfds = fds;
+    traceMsiEnable.emit(this.#name, count);
+  }
+}
