@@ -14,6 +14,7 @@ import {
   VFIO_DEVICE_FLAGS_PCI,
   VFIO_IRQ_INFO_NORESIZE,
   VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_INTX_IRQ_INDEX,
   VFIO_PCI_MSIX_IRQ_INDEX,
   VFIO_PCI_ROM_REGION_INDEX,
   VFIO_PCI_VGA_REGION_INDEX,
@@ -22,6 +23,7 @@ import {
 import { EmulatedConfig, findCapability } from './config.js';
 import { VfioPciError } from './errors.js';
 import { fixupMsixAreas, type MmapArea } from './fixup.js';
+import { EmulatedIntx } from './intx.js';
 import { EmulatedMsi } from './msi.js';
 import { EmulatedMsix } from './msix.js';
 import {
@@ -35,6 +37,7 @@ import {
   PCI_COMMAND,
   PCI_COMMAND_IO,
   PCI_COMMAND_MEMORY,
+  PCI_INTERRUPT_PIN,
   PCI_MSIX_ENTRY_SIZE,
   PCI_MSIX_FLAGS,
   PCI_MSIX_FLAGS_BIRMASK,
@@ -153,6 +156,7 @@ export class VfioPciDevice implements Disposable {
   #msix: VfioPciMsix | null = null;
   #msixEmu: EmulatedMsix | null = null;
   #msi: EmulatedMsi | null = null;
+  #intx: EmulatedIntx | null = null;
   #vgaRegions: VgaRegions | null = null;
   readonly #ownsSpaces: boolean;
   #torn = false;
@@ -229,6 +233,17 @@ export class VfioPciDevice implements Disposable {
     return this.#msixEmu?.eventfd(vector) ?? -1;
   }
 
+  /** The eventfd signalled on an INTx interrupt while INTx is on (no MSI or MSI-X enabled), else -1. */
+  intxEventfd(): number {
+    return this.#intx?.eventfd ?? -1;
+  }
+
+  /** INTx end of interrupt: unmask the line the kernel masked when it fired (QEMU's vfio_intx_eoi). */
+  intxEoi(): void {
+    this.#live();
+    this.#intx?.eoi();
+  }
+
   /** The eventfd signalled for MSI `vector` while the driver has MSI enabled with it, else -1. */
   msiEventfd(vector: number): number {
     return this.#msi?.eventfd(vector) ?? -1;
@@ -271,7 +286,8 @@ export class VfioPciDevice implements Disposable {
     this.#config.write(offset, value, size, this.name);
     if (this.#msi?.covers(offset, size)) {
       try {
-        this.#msi.update();
+        const msi = this.#msi;
+        if (msi.wantsEnabled() !== msi.enabled) this.#interruptsSwitch(() => msi.update());
       } catch (err) {
         // The driver's write stands (as in QEMU); the failure is reported, MSI stays off.
         errorReport(`vfio: Error: Failed to enable MSI on ${this.name}: ${(err as Error).message}`);
@@ -279,10 +295,13 @@ export class VfioPciDevice implements Disposable {
     } else if (msix && offset < msix.cap + MSIX_CAP_LENGTH && offset + size > msix.cap) {
       const control = this.#config.emulatedValue(msix.cap + PCI_MSIX_FLAGS, 2);
       if (control !== wasControl) {
-        this.#msixEmu!.control(
-          (control & PCI_MSIX_FLAGS_ENABLE) !== 0,
-          (control & PCI_MSIX_FLAGS_MASKALL) !== 0,
-        );
+        const apply = () =>
+          this.#msixEmu!.control(
+            (control & PCI_MSIX_FLAGS_ENABLE) !== 0,
+            (control & PCI_MSIX_FLAGS_MASKALL) !== 0,
+          );
+        if ((control ^ wasControl) & PCI_MSIX_FLAGS_ENABLE) this.#interruptsSwitch(apply);
+        else apply();
       }
     } else if (
       (offset < PCI_BASE_ADDRESS_0 + 24 && offset + size > PCI_BASE_ADDRESS_0) ||
@@ -352,6 +371,11 @@ export class VfioPciDevice implements Disposable {
     if (this.#msix) this.#msixSetup();
     const msiCap = findCapability(rawConfig, PCI_CAP_ID_MSI);
     if (msiCap) this.#msi = new EmulatedMsi(this.device, this.#config, this.name, msiCap);
+    // vfio_intx_enable: a device with an interrupt pin starts on INTx.
+    if (rawConfig[PCI_INTERRUPT_PIN] && this.device.irqInfo(VFIO_PCI_INTX_IRQ_INDEX).count > 0) {
+      this.#intx = new EmulatedIntx(this.device, this.name);
+      this.#intx.enable();
+    }
     if (this.vga) this.#vgaSetup();
     const registry = this.#options.quirks ?? new QuirkRegistry();
     const host = this.#quirkHost(rawConfig);
@@ -395,6 +419,21 @@ export class VfioPciDevice implements Disposable {
     }
     const rom = this.device.regionInfo(VFIO_PCI_ROM_REGION_INDEX).size;
     this.#config.emulate(PCI_ROM_ADDRESS, 4, 0, rom > 0 ? ((~(rom - 1) & 0xfffff800) | 1) >>> 0 : 0);
+  }
+
+  /**
+   * Runs an MSI or MSI-X enable or disable with INTx handed over as QEMU does:
+   * INTx goes off before MSI or MSI-X turns on (vfio_disable_interrupts) and
+   * comes back when neither is on any more.
+   */
+  #interruptsSwitch(change: () => void): void {
+    const anyOn = () => (this.#msi?.enabled ?? false) || (this.#msixEmu?.enabled ?? false);
+    if (!anyOn()) this.#intx?.disable();
+    try {
+      change();
+    } finally {
+      if (!anyOn()) this.#intx?.enable();
+    }
   }
 
   /** vfio_msix_early_setup + vfio_pci_fixup_msix_region. */
@@ -737,6 +776,7 @@ export class VfioPciDevice implements Disposable {
     // vfio_exitfn: interrupts off, MSI-X regions out, then vfio_bars_exit.
     step(() => this.#msixEmu?.disable());
     step(() => this.#msi?.disable());
+    step(() => this.#intx?.disable());
     const m = this.#msix;
     if (m && this.#msixEmu) {
       const emu = this.#msixEmu;

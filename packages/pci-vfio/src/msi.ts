@@ -61,11 +61,15 @@ export class EmulatedMsi {
     return offset < this.cap + this.size && offset + size > this.cap;
   }
 
+  /** The driver's enable bit (emulated), which `update()` makes true. */
+  wantsEnabled(): boolean {
+    return (this.#config.emulatedValue(this.cap + PCI_MSI_FLAGS, 2) & PCI_MSI_FLAGS_ENABLE) !== 0;
+  }
+
   /** After a write to the capability: follow the emulated enable bit. */
   update(): void {
-    const flags = this.#config.emulatedValue(this.cap + PCI_MSI_FLAGS, 2);
-    const on = (flags & PCI_MSI_FLAGS_ENABLE) !== 0;
-    if (on && !this.enabled) this.#enable(flags);
+    const on = this.wantsEnabled();
+    if (on && !this.enabled) this.#enable(this.#config.emulatedValue(this.cap + PCI_MSI_FLAGS, 2));
     else if (!on && this.enabled) this.disable();
   }
 

@@ -28,3 +28,4 @@ export const PCI_CLASS_DISPLAY_VGA = 0x0300;
 export const PCI_VENDOR_ID_ATI = 0x1002;
 export const PCI_VENDOR_ID_NVIDIA = 0x10de;
 export const PCI_VENDOR_ID_REALTEK = 0x10ec;
+export const PCI_INTERRUPT_PIN = 0x3d;

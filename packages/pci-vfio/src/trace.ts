@@ -62,3 +62,6 @@ export const traceMsixPbaDisable = defineTraceEvent('vfio_msix_pba_disable', ' (
 export const traceMsiSetup = defineTraceEvent('vfio_msi_setup', '%s PCI MSI CAP @0x%x');
 export const traceMsiEnable = defineTraceEvent('vfio_msi_enable', ' (%s) Enabled %d MSI vectors');
 export const traceMsiDisable = defineTraceEvent('vfio_msi_disable', ' (%s)');
+export const traceIntxEnable = defineTraceEvent('vfio_intx_enable', ' (%s)');
+export const traceIntxDisable = defineTraceEvent('vfio_intx_disable', ' (%s)');
+export const traceIntxEoi = defineTraceEvent('vfio_intx_eoi', ' (%s) EOI');

@@ -298,3 +298,28 @@ describe('MSI through the emulated capability on the real driver', () => {
     expect(dev.msiEventfd(0)).toBe(-1);
   });
 });
+
+describe('INTx on the real driver', () => {
+  it('edu: on at realize; the device interrupt reaches the eventfd once per EOI', async () => {
+    using dev = realize('edu');
+    const efd = dev.intxEventfd();
+    expect(efd).toBeGreaterThanOrEqual(0);
+    const a = dev.bar(0)!.address!;
+    const wait = async () => {
+      for (let i = 0; i < 50; i++) {
+        const n = libc.eventfdConsume(efd);
+        if (n > 0n) return n;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return 0n;
+    };
+    dev.memory.write(a + 0x60, 1, 4); // raise
+    expect(await wait()).toBe(1n);
+    dev.memory.write(a + 0x64, 1, 4); // the driver services the device...
+    dev.intxEoi(); // ...and ends the interrupt
+    dev.memory.write(a + 0x60, 1, 4);
+    expect(await wait()).toBe(1n);
+    dev.memory.write(a + 0x64, 1, 4);
+    dev.intxEoi();
+  });
+});
