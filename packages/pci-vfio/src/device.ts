@@ -4,8 +4,10 @@
  * `"<dev> base BAR <n>"` registered at priority 1 in the PCI memory or I/O
  * address space; inside it `"<dev> BAR <n>"` (the slow path) holds the mmaps
  * at priority 0 and the quirks at priority 1; `msix-table` and `msix-pba`
- * are added to the base BAR after it, so they win. Teardown runs in QEMU's
- * order and releases every mapping, eventfd and fd.
+ * are added to the base BAR after it, so they win. Interrupts follow the
+ * driver's config writes: INTx from realize, MSI and MSI-X when enabled
+ * (intx.ts, msi.ts, msix.ts). Teardown runs in QEMU's order and releases
+ * every mapping, eventfd and fd.
  */
 import { AddressSpace, MemoryRegion, memoryTransaction, UINT64_SPACE } from '@vfio-ts/memory-core';
 import { errorReport, VfioRegion } from '@vfio-ts/vfio-region';
@@ -253,7 +255,8 @@ export class VfioPciDevice implements Disposable {
    * Turns interrupts that fired on masked MSI-X vectors into PBA bits and
    * enables the PBA region (QEMU does this from its main loop); returns how
    * many vectors became pending. Call it when one of `msixMaskedEventfds()`
-   * is readable; PBA reads and unmasking call it too.
+   * is readable; PBA reads call it too, and unmasking delivers what fired
+   * either way.
    */
   serviceMsix(): number {
     return this.#msixEmu?.service() ?? 0;
