@@ -5,10 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openKernelDevice, VfioError } from '@vfio-ts/vfio-sys';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { guestDevice } from '../src/devices.js';
 import { REPO_ROOT } from '../src/guest.js';
-import { collect, openResources } from './helpers.js';
+import { expectNoLeaksInFile } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
 function thrown(fn: () => unknown): VfioError {
@@ -21,14 +21,7 @@ function thrown(fn: () => unknown): VfioError {
   throw new Error('expected an error');
 }
 
-let before: ReturnType<typeof openResources>;
-beforeAll(() => {
-  before = openResources();
-});
-afterAll(async () => {
-  await collect();
-  expect(openResources()).toEqual(before);
-});
+expectNoLeaksInFile();
 
 describe('errors from the real driver', () => {
   it('a group that is not viable names the device that blocks it', () => {

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { libc, MappedArea } from '@vfio-ts/vfio-sys';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 /** This process's open fds and its mappings of VFIO devices and memfds: what a leak would grow. */
 export function openResources(): { fds: number; vfioMaps: number } {
@@ -41,4 +42,26 @@ export function dmaBuffer(size: number): { area: MappedArea; close(): void } {
 
 export async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Registers hooks that fail the file if it ends with more fds or VFIO/memfd mappings than it started with. */
+export function expectNoLeaksInFile(): void {
+  let before: ReturnType<typeof openResources>;
+  beforeAll(() => {
+    before = openResources();
+  });
+  afterAll(async () => {
+    await collect();
+    expect(openResources()).toEqual(before);
+  });
+}
+
+/** Waits up to a second for a (non-blocking) eventfd to be signalled and returns its count, 0 if it never was. */
+export async function eventfdWait(fd: number): Promise<bigint> {
+  for (let i = 0; i < 50; i++) {
+    const n = libc.eventfdConsume(fd);
+    if (n > 0n) return n;
+    await sleep(20);
+  }
+  return 0n;
 }

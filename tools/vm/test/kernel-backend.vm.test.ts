@@ -22,22 +22,13 @@ import {
   VfioContainer,
   VfioGroup,
 } from '@vfio-ts/vfio-sys';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { guestDevice } from '../src/devices.js';
-import { collect, dmaBuffer, openResources, sleep } from './helpers.js';
+import { dmaBuffer, eventfdWait, expectNoLeaksInFile, sleep } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
 const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu', 'ivshmem'] as const;
-let before: ReturnType<typeof openResources>;
-
-beforeAll(() => {
-  before = openResources();
-});
-
-afterAll(async () => {
-  await collect();
-  expect(openResources()).toEqual(before);
-});
+expectNoLeaksInFile();
 
 describe('the container (/dev/vfio/vfio)', () => {
   it('speaks API version 0 and offers type1 and type1v2', () => {
@@ -202,12 +193,7 @@ describe('edu: DMA through type1, MSI delivery', () => {
       });
       expect(libc.eventfdConsume(efd)).toBe(0n);
       device.regionWrite(0, 0x60, 1, 4); // edu: raise interrupt
-      let revents = 0;
-      for (let i = 0; i < 50 && !(revents & libc.POLLIN); i++) {
-        revents = libc.sysPoll([{ fd: efd, events: libc.POLLIN }], 0)[0]!;
-        if (!(revents & libc.POLLIN)) await sleep(20);
-      }
-      expect(libc.eventfdConsume(efd)).toBeGreaterThanOrEqual(1n);
+      expect(await eventfdWait(efd)).toBeGreaterThanOrEqual(1n);
       device.regionWrite(0, 0x64, 1, 4); // ack
       device.setIrqs({
         index: VFIO_PCI_MSI_IRQ_INDEX,
@@ -226,14 +212,7 @@ describe('edu: INTx, automasked', () => {
   it('signals the eventfd once per interrupt and again only after ACTION_UNMASK', async () => {
     using device = openKernelDevice(REFERENCE.edu.bdf);
     const efd = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
-    const waitFor = async () => {
-      for (let i = 0; i < 50; i++) {
-        const n = libc.eventfdConsume(efd);
-        if (n > 0n) return n;
-        await sleep(20);
-      }
-      return 0n;
-    };
+    const waitFor = () => eventfdWait(efd);
     try {
       device.setIrqs({
         index: VFIO_PCI_INTX_IRQ_INDEX,

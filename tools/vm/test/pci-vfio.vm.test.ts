@@ -1,12 +1,11 @@
 // vfio-region and pci-vfio on QEMU's devices bound to the real vfio-pci: the
 // fast (mapped) and slow (pread/pwrite) paths agree, MSIX_MAPPABLE is
 // honoured, and with it ignored the MSI-X fixup splits nvme BAR0 as QEMU does.
-import diagnosticsChannel from 'node:diagnostics_channel';
-import { formatTrace, matchTraceEvents, type TraceMessage } from '@vfio-ts/memory-core';
 import { VfioPciDevice, type VfioPciOptions } from '@vfio-ts/pci-vfio';
 import { libc, openKernelDevice } from '@vfio-ts/vfio-sys';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, openResources } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { traceLines } from '../../../packages/vfio-region/test/helpers.js';
+import { collect, eventfdWait, expectNoLeaksInFile, openResources } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
 const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu', 'ivshmem'] as const;
@@ -14,22 +13,6 @@ const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu', 'ivshmem'] as const;
 function realize(name: keyof typeof REFERENCE, options: VfioPciOptions = {}): VfioPciDevice {
   const bdf = REFERENCE[name].bdf;
   return VfioPciDevice.realize(openKernelDevice(bdf), bdf, options);
-}
-
-/** Trace lines (QEMU's log format) of the events matching `pattern` emitted while `fn` runs. */
-function traced<T>(pattern: string, fn: () => T): { value: T; lines: string[] } {
-  const lines: string[] = [];
-  const listener = (m: unknown) => {
-    const msg = m as TraceMessage;
-    lines.push(`${msg.event} ${formatTrace(msg.format, msg.args)}`);
-  };
-  const events = matchTraceEvents(pattern);
-  for (const e of events) diagnosticsChannel.subscribe(e.channelName, listener);
-  try {
-    return { value: fn(), lines };
-  } finally {
-    for (const e of events) diagnosticsChannel.unsubscribe(e.channelName, listener);
-  }
 }
 
 /** Register offsets worth reading on each device's mmap-able BARs (outside any MSI-X table). */
@@ -47,14 +30,7 @@ const PROBES: Record<(typeof DEVICES)[number], { bar: number; offsets: number[] 
   ],
 };
 
-let before: ReturnType<typeof openResources>;
-beforeAll(() => {
-  before = openResources();
-});
-afterAll(async () => {
-  await collect();
-  expect(openResources()).toEqual(before);
-});
+expectNoLeaksInFile();
 
 describe.each(DEVICES)('%s realized on the real driver', (name) => {
   const fact = REFERENCE[name];
@@ -104,9 +80,10 @@ describe.each(DEVICES)('%s realized on the real driver', (name) => {
 
 describe('the MSI-X fixup on the real driver (MSIX_MAPPABLE ignored)', () => {
   it('maps nvme BAR0 as [0x0, 0x2000) and [0x3000, 0x4000), traced as QEMU does, and both maps work', () => {
-    const { value: dev, lines } = traced('vfio_msix_*', () =>
-      realize('nvme', { 'x-msix-ignore-mappable': true }),
-    );
+    let dev!: VfioPciDevice;
+    const lines = traceLines('vfio_msix_*', () => {
+      dev = realize('nvme', { 'x-msix-ignore-mappable': true });
+    });
     try {
       expect(lines).toEqual([
         'vfio_msix_early_setup 0000:00:03.0 PCI MSI-X CAP @0x40, BAR 0, offset 0x2000, entries 65',
@@ -230,9 +207,10 @@ describe('emulated config and interrupts over the real driver', () => {
 
 describe('x-msix-relocation on the real driver', () => {
   it('nvme with the table moved to a new BAR 2: BAR 0 whole and the device interrupts through the moved table', () => {
-    const { value: dev, lines } = traced('vfio_msix_relo', () =>
-      realize('nvme', { 'x-msix-relocation': 'bar2' }),
-    );
+    let dev!: VfioPciDevice;
+    const lines = traceLines('vfio_msix_relo', () => {
+      dev = realize('nvme', { 'x-msix-relocation': 'bar2' });
+    });
     try {
       expect(lines).toEqual(['vfio_msix_relo  (0000:00:03.0) BAR 2 offset 0x0']);
       expect(dev.bar(0)!.base.subregions.map((r) => r.name)).toEqual(['0000:00:03.0 BAR 0']);
@@ -287,12 +265,7 @@ describe('MSI through the emulated capability on the real driver', () => {
     expect(efd).toBeGreaterThanOrEqual(0);
     const a = dev.bar(0)!.address!;
     dev.memory.write(a + 0x60, 1, 4); // edu: raise
-    let n = 0n;
-    for (let i = 0; i < 50 && n === 0n; i++) {
-      n = libc.eventfdConsume(efd);
-      if (n === 0n) await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(n).toBe(1n);
+    expect(await eventfdWait(efd)).toBe(1n);
     dev.memory.write(a + 0x64, 1, 4); // ack
     dev.configWrite(cap + 2, dev.configRead(cap + 2, 2) & ~1, 2);
     expect(dev.msiEventfd(0)).toBe(-1);
@@ -305,14 +278,7 @@ describe('INTx on the real driver', () => {
     const efd = dev.intxEventfd();
     expect(efd).toBeGreaterThanOrEqual(0);
     const a = dev.bar(0)!.address!;
-    const wait = async () => {
-      for (let i = 0; i < 50; i++) {
-        const n = libc.eventfdConsume(efd);
-        if (n > 0n) return n;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      return 0n;
-    };
+    const wait = () => eventfdWait(efd);
     dev.memory.write(a + 0x60, 1, 4); // raise
     expect(await wait()).toBe(1n);
     dev.memory.write(a + 0x64, 1, 4); // the driver services the device...
