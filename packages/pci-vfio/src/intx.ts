@@ -6,6 +6,7 @@
  * driver has serviced the device.
  */
 import { libc, VFIO_PCI_INTX_IRQ_INDEX, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { disableIrqIndex, newIrqEventfd, setIrqEventfds, unmaskIrq } from './irq-set.js';
 import { traceIntxDisable, traceIntxEnable, traceIntxEoi } from './trace.js';
 
 export class EmulatedIntx {
@@ -25,15 +26,9 @@ export class EmulatedIntx {
 
   enable(): void {
     if (this.#eventfd >= 0) return;
-    const fd = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+    const fd = newIrqEventfd();
     try {
-      this.#device.setIrqs({
-        index: VFIO_PCI_INTX_IRQ_INDEX,
-        action: 'trigger',
-        start: 0,
-        count: 1,
-        data: { type: 'eventfd', fds: [fd] },
-      });
+      setIrqEventfds(this.#device, VFIO_PCI_INTX_IRQ_INDEX, 0, [fd]);
     } catch (err) {
       libc.sysClose(fd);
       throw err;
@@ -45,13 +40,7 @@ export class EmulatedIntx {
   disable(): void {
     if (this.#eventfd < 0) return;
     try {
-      this.#device.setIrqs({
-        index: VFIO_PCI_INTX_IRQ_INDEX,
-        action: 'trigger',
-        start: 0,
-        count: 0,
-        data: { type: 'none' },
-      });
+      disableIrqIndex(this.#device, VFIO_PCI_INTX_IRQ_INDEX);
     } finally {
       libc.sysClose(this.#eventfd);
       this.#eventfd = -1;
@@ -63,12 +52,6 @@ export class EmulatedIntx {
   eoi(): void {
     if (this.#eventfd < 0) return;
     traceIntxEoi.emit(this.#name);
-    this.#device.setIrqs({
-      index: VFIO_PCI_INTX_IRQ_INDEX,
-      action: 'unmask',
-      start: 0,
-      count: 1,
-      data: { type: 'none' },
-    });
+    unmaskIrq(this.#device, VFIO_PCI_INTX_IRQ_INDEX);
   }
 }

@@ -13,6 +13,7 @@ import {
   type VfioDeviceIo,
 } from '@vfio-ts/vfio-sys';
 import type { EmulatedConfig } from './config.js';
+import { disableIrqIndex, newIrqEventfd, setIrqEventfds } from './irq-set.js';
 import { traceMsiDisable, traceMsiEnable, traceMsiSetup } from './trace.js';
 
 const PCI_MSI_FLAGS = 2;
@@ -77,13 +78,7 @@ export class EmulatedMsi {
   disable(): void {
     if (!this.enabled) return;
     try {
-      this.#device.setIrqs({
-        index: VFIO_PCI_MSI_IRQ_INDEX,
-        action: 'trigger',
-        start: 0,
-        count: 0,
-        data: { type: 'none' },
-      });
+      disableIrqIndex(this.#device, VFIO_PCI_MSI_IRQ_INDEX);
     } finally {
       for (const fd of this.#eventfds) libc.sysClose(fd);
       this.#eventfds = [];
@@ -96,14 +91,8 @@ export class EmulatedMsi {
     const count = Math.min(1 << ((flags & PCI_MSI_FLAGS_QSIZE) >> 4), this.vectors);
     const fds: number[] = [];
     try {
-      for (let v = 0; v < count; v++) fds.push(libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK));
-      this.#device.setIrqs({
-        index: VFIO_PCI_MSI_IRQ_INDEX,
-        action: 'trigger',
-        start: 0,
-        count,
-        data: { type: 'eventfd', fds },
-      });
+      for (let v = 0; v < count; v++) fds.push(newIrqEventfd());
+      setIrqEventfds(this.#device, VFIO_PCI_MSI_IRQ_INDEX, 0, fds);
     } catch (err) {
       for (const fd of fds) libc.sysClose(fd);
       throw err;

@@ -13,6 +13,7 @@
  */
 import { MemoryRegion } from '@vfio-ts/memory-core';
 import { libc, VFIO_PCI_MSIX_IRQ_INDEX, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { disableIrqIndex, newIrqEventfd, setIrqEventfds } from './irq-set.js';
 import { PCI_MSIX_ENTRY_SIZE } from './pci.js';
 import {
   traceMsixDisable,
@@ -25,8 +26,6 @@ import {
 
 const VECTOR_CTRL = 3;
 const MASKED = 1;
-
-const newEventfd = () => libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
 
 export class EmulatedMsix {
   readonly entries: number;
@@ -134,19 +133,13 @@ export class EmulatedMsix {
       const fds = [];
       for (let v = 0; v < this.entries; v++) {
         if (!this.#vectorMasked(v)) {
-          this.#delivery[v] = newEventfd();
+          this.#delivery[v] = newIrqEventfd();
           this.#inUse[v] = true;
           traceMsixVectorUse.emit(this.#name, v);
         }
         fds.push(this.#delivery[v]!);
       }
-      this.#device.setIrqs({
-        index: VFIO_PCI_MSIX_IRQ_INDEX,
-        action: 'trigger',
-        start: 0,
-        count: this.entries,
-        data: { type: 'eventfd', fds },
-      });
+      setIrqEventfds(this.#device, VFIO_PCI_MSIX_IRQ_INDEX, 0, fds);
     } else if (!enabled && wasEnabled) {
       this.disable();
     } else if (enabled) {
@@ -159,13 +152,7 @@ export class EmulatedMsix {
     if (!this.#enabled) return;
     this.#enabled = false;
     try {
-      this.#device.setIrqs({
-        index: VFIO_PCI_MSIX_IRQ_INDEX,
-        action: 'trigger',
-        start: 0,
-        count: 0,
-        data: { type: 'none' },
-      });
+      disableIrqIndex(this.#device, VFIO_PCI_MSIX_IRQ_INDEX);
     } finally {
       for (let v = 0; v < this.entries; v++) {
         for (const fds of [this.#delivery, this.#masked]) {
@@ -185,13 +172,7 @@ export class EmulatedMsix {
   }
 
   #attach(vector: number, fd: number): void {
-    this.#device.setIrqs({
-      index: VFIO_PCI_MSIX_IRQ_INDEX,
-      action: 'trigger',
-      start: vector,
-      count: 1,
-      data: { type: 'eventfd', fds: [fd] },
-    });
+    setIrqEventfds(this.#device, VFIO_PCI_MSIX_IRQ_INDEX, vector, [fd]);
   }
 
   #updateVector(vector: number): void {
@@ -199,13 +180,13 @@ export class EmulatedMsix {
     const masked = this.#vectorMasked(vector);
     if (masked && inUse) {
       // vfio_msix_vector_release: keep the kernel's vector, switch it to our internal eventfd.
-      if (this.#masked[vector]! < 0) this.#masked[vector] = newEventfd();
+      if (this.#masked[vector]! < 0) this.#masked[vector] = newIrqEventfd();
       this.#attach(vector, this.#masked[vector]!);
       this.#inUse[vector] = false;
       traceMsixVectorRelease.emit(this.#name, vector);
     } else if (!masked && !inUse) {
       const created = this.#delivery[vector]! < 0;
-      if (created) this.#delivery[vector] = newEventfd();
+      if (created) this.#delivery[vector] = newIrqEventfd();
       try {
         this.#attach(vector, this.#delivery[vector]!);
       } catch (err) {

@@ -1,0 +1,31 @@
+/**
+ * The VFIO_DEVICE_SET_IRQS requests the interrupt emulations make (QEMU's
+ * vfio_set_irq_signaling, vfio_disable_irqindex, vfio_unmask_single_irqindex),
+ * and the eventfds they hand to the kernel.
+ */
+import { libc, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+
+/** A non-blocking, close-on-exec eventfd; the caller owns it. */
+export function newIrqEventfd(): number {
+  return libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+}
+
+/** Points vectors [start, start + fds.length) of `index` at `fds` (-1 detaches one). */
+export function setIrqEventfds(
+  device: VfioDeviceIo,
+  index: number,
+  start: number,
+  fds: readonly number[],
+): void {
+  device.setIrqs({ index, action: 'trigger', start, count: fds.length, data: { type: 'eventfd', fds } });
+}
+
+/** Turns interrupt `index` off in the device. */
+export function disableIrqIndex(device: VfioDeviceIo, index: number): void {
+  device.setIrqs({ index, action: 'trigger', start: 0, count: 0, data: { type: 'none' } });
+}
+
+/** Unmasks one vector the kernel masked (INTx after each interrupt). */
+export function unmaskIrq(device: VfioDeviceIo, index: number, vector = 0): void {
+  device.setIrqs({ index, action: 'unmask', start: vector, count: 1, data: { type: 'none' } });
+}
