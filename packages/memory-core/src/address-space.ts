@@ -5,11 +5,12 @@
  * lazily after a topology change; spaces with listeners rebuild at commit and
  * tell their listeners which ranges went and came.
  */
+
+import { defineTraceEvent } from '@vfio-ts/trace';
 import { MemoryError } from './errors.js';
 import { type FlatRange, FlatView, flatViewRoot } from './flatview.js';
 import { type AccessValue, dispatchRead, dispatchWrite } from './ops.js';
 import type { MemoryRegion, RamDeviceMemory } from './region.js';
-import { defineTraceEvent } from './trace.js';
 import { changesSince, observeTopology, topologyVersion, unobserveTopology } from './transaction.js';
 
 export type AccessSize = 1 | 2 | 4;

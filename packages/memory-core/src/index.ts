@@ -9,6 +9,4 @@ export { UINT64_SPACE } from './numbers.js';
 export type { AccessRules, AccessValue, RegionOps, ValidRules } from './ops.js';
 export type { RamDeviceMemory, RegionKind } from './region.js';
 export { MemoryRegion } from './region.js';
-export type { TraceArg, TraceEvent, TraceMessage } from './trace.js';
-export { defineTraceEvent, formatTrace, matchTraceEvents, traceChannelName, traceEvents } from './trace.js';
 export { beginTransaction, commitTransaction, memoryTransaction } from './transaction.js';

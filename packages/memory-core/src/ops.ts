@@ -4,8 +4,9 @@
  * are split or combined as memory.c's access_with_adjusted_size does).
  * Values: number for 1, 2 and 4-byte accesses, bigint for 8-byte ones.
  */
+
+import { defineTraceEvent } from '@vfio-ts/trace';
 import { InvalidAccessError } from './errors.js';
-import { defineTraceEvent } from './trace.js';
 
 export type AccessValue = number | bigint;
 

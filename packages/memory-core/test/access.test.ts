@@ -1,13 +1,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { type TraceMessage, traceChannelName } from '@vfio-ts/trace';
 import { describe, expect, it } from 'vitest';
-import {
-  AddressSpace,
-  InvalidAccessError,
-  MemoryRegion,
-  type RegionOps,
-  type TraceMessage,
-  traceChannelName,
-} from '../src/index.js';
+import { AddressSpace, InvalidAccessError, MemoryRegion, type RegionOps } from '../src/index.js';
 
 /** An I/O region backed by bytes that records every handler call. */
 function recordingRegion(

@@ -1,5 +1,5 @@
 /** QEMU's trace events for VFIO PCI devices and quirks (hw/vfio/trace-events). */
-import { defineTraceEvent } from '@vfio-ts/memory-core';
+import { defineTraceEvent } from '@vfio-ts/trace';
 
 export const traceMsixEarlySetup = defineTraceEvent(
   'vfio_msix_early_setup',

@@ -1,5 +1,5 @@
 /** QEMU's trace events for VFIO regions (hw/vfio/trace-events), same names, argument order and formats. */
-import { defineTraceEvent } from '@vfio-ts/memory-core';
+import { defineTraceEvent } from '@vfio-ts/trace';
 
 export const traceRegionSetup = defineTraceEvent(
   'vfio_region_setup',

@@ -1,5 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { formatTrace, matchTraceEvents, type TraceMessage } from '@vfio-ts/memory-core';
+import { formatTrace, matchTraceEvents, type TraceMessage } from '@vfio-ts/trace';
 import { type MappedArea, SysError, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
 
 /** Records trace lines (QEMU log format) of the events matching `pattern` while `fn` runs. */
