@@ -108,3 +108,148 @@ export function recvWithFds(
   }
   return { data: payload.subarray(0, n), fds };
 }
+
+// Listening and connecting (the vfio-user server and client).
+const rawConn = {
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
+  listen: libc.func('int listen(int fd, int backlog)'),
+  accept4: libc.func('int accept4(int fd, void *addr, void *len, int flags)'),
+  connect: libc.func('int connect(int fd, const void *addr, uint32_t len)'),
+  getsockopt: libc.func('int getsockopt(int fd, int level, int name, void *value, void *len)'),
+  fcntl: libc.func('fcntl', 'int', ['int', 'int', 'int']),
+};
+
+export const SOCK_NONBLOCK = 0o4000;
+const SO_PEERCRED = 17;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+/** sun_path is 108 bytes including the terminating NUL. */
+export const UNIX_PATH_MAX = 107;
+
+function sockaddrUn(path: string): Buffer {
+  const bytes = Buffer.from(path, 'utf8');
+  if (bytes.byteLength === 0 || bytes.byteLength > UNIX_PATH_MAX || bytes.includes(0)) {
+    throw new VfioArgumentError(
+      `socket path "${path}" is ${bytes.byteLength} bytes; AF_UNIX allows 1 to ${UNIX_PATH_MAX} without NUL`,
+      'use a shorter path (a relative path, or a directory nearer the root)',
+    );
+  }
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  bytes.copy(addr, 2);
+  return addr;
+}
+
+/** socket(AF_UNIX, type | SOCK_CLOEXEC [| SOCK_NONBLOCK]). The caller owns the fd. */
+export function unixSocket(type: number = SOCK_STREAM, options: { nonBlocking?: boolean } = {}): number {
+  const fd = rawConn.socket(
+    AF_UNIX,
+    type | SOCK_CLOEXEC | (options.nonBlocking ? SOCK_NONBLOCK : 0),
+    0,
+  ) as number;
+  if (fd < 0) fail('socket');
+  return fd;
+}
+
+export function bindUnix(fd: number, path: string): void {
+  const addr = sockaddrUn(path);
+  if ((rawConn.bind(fd, addr, 2 + Buffer.byteLength(path) + 1) as number) < 0)
+    throw new SysError('bind', koffi.errno(), { detail: `"${path}"` });
+}
+
+export function listenSocket(fd: number, backlog = 16): void {
+  if ((rawConn.listen(fd, backlog) as number) < 0) fail('listen');
+}
+
+/** accept4 with close-on-exec (and non-blocking if asked); null when no connection is pending (EAGAIN). */
+export function acceptConnection(fd: number, options: { nonBlocking?: boolean } = {}): number | null {
+  const r = rawConn.accept4(
+    fd,
+    null,
+    null,
+    SOCK_CLOEXEC | (options.nonBlocking ? SOCK_NONBLOCK : 0),
+  ) as number;
+  if (r >= 0) return r;
+  const errno = koffi.errno();
+  if (errno === 11) return null;
+  throw new SysError('accept4', errno);
+}
+
+export function connectUnix(fd: number, path: string): void {
+  const addr = sockaddrUn(path);
+  if ((rawConn.connect(fd, addr, 2 + Buffer.byteLength(path) + 1) as number) < 0)
+    throw new SysError('connect', koffi.errno(), { detail: `"${path}"` });
+}
+
+/** The credentials of the process that connected (SO_PEERCRED), fixed at connect time. */
+export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
+  const cred = Buffer.alloc(12);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(12);
+  if ((rawConn.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, len) as number) < 0) fail('getsockopt');
+  return { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4), gid: cred.readUInt32LE(8) };
+}
+
+export function setNonBlocking(fd: number, on: boolean): void {
+  const flags = rawConn.fcntl(fd, F_GETFL, 0) as number;
+  if (flags < 0) fail('fcntl');
+  if ((rawConn.fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) as number) < 0)
+    fail('fcntl');
+}
+
+/**
+ * A reusable receiver for a hot path: one msghdr block allocated once, data
+ * received straight into the caller's buffer. `receive` returns the byte
+ * count (0: the peer closed), or -errno (EAGAIN on a non-blocking socket is
+ * an answer, not an exception). Received fds are appended to `fds`.
+ */
+export class SocketReceiver {
+  readonly #block: Buffer;
+  readonly #controlLen: number;
+  readonly #address: bigint;
+
+  constructor(readonly maxFds = 16) {
+    this.#controlLen = cmsgSpace(maxFds);
+    this.#block = Buffer.alloc(72 + this.#controlLen);
+    this.#address = koffi.address(this.#block) as bigint;
+  }
+
+  receive(socket: number, target: Uint8Array, offset: number, length: number, fds: number[]): number {
+    const block = this.#block;
+    block.fill(0, 0, 72 + this.#controlLen);
+    block.writeBigUInt64LE(this.#address + 56n, 16);
+    block.writeBigUInt64LE(1n, 24);
+    block.writeBigUInt64LE(this.#address + 72n, 32);
+    block.writeBigUInt64LE(BigInt(this.#controlLen), 40);
+    block.writeBigUInt64LE((koffi.address(target) as bigint) + BigInt(offset), 56);
+    block.writeBigUInt64LE(BigInt(length), 64);
+    const n = raw.recvmsg(socket, block, MSG_CMSG_CLOEXEC) as number;
+    if (n < 0) return -koffi.errno();
+    const usedControl = Number(block.readBigUInt64LE(40));
+    let at = 72;
+    const got: number[] = [];
+    while (at + 16 <= 72 + usedControl) {
+      const len = Number(block.readBigUInt64LE(at));
+      if (len < 16 || at + len > 72 + usedControl) break;
+      if (block.readInt32LE(at + 8) === SOL_SOCKET && block.readInt32LE(at + 12) === SCM_RIGHTS) {
+        for (let p = at + 16; p + 4 <= at + len; p += 4) got.push(block.readInt32LE(p));
+      }
+      at += Math.ceil(len / 8) * 8;
+    }
+    fds.push(...got);
+    if (block.readInt32LE(48) & MSG_CTRUNC) return -90; // EMSGSIZE: more fds than allowed; those arrived are in fds
+    return n;
+  }
+}
+
+/** sendmsg returning -errno instead of throwing (EAGAIN on a full non-blocking socket is an answer). */
+export function sendTry(socket: number, data: Uint8Array, fds: readonly number[] = []): number {
+  try {
+    return sendWithFds(socket, data, fds);
+  } catch (err) {
+    if (err instanceof SysError) return -err.errno;
+    throw err;
+  }
+}

@@ -1,0 +1,75 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  acceptConnection,
+  bindUnix,
+  connectUnix,
+  libc,
+  listenSocket,
+  peerCredentials,
+  SocketReceiver,
+  sendTry,
+  sendWithFds,
+  setNonBlocking,
+  unixSocket,
+} from '../src/index.js';
+
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+describe('AF_UNIX listening sockets', () => {
+  it('binds, listens, accepts a connection and reports the peer (SO_PEERCRED)', () => {
+    const before = openFds();
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-sys-sock-'));
+    const path = join(dir, 's');
+    const server = unixSocket(undefined, { nonBlocking: true });
+    const client = unixSocket();
+    let conn = -1;
+    try {
+      bindUnix(server, path);
+      listenSocket(server, 4);
+      expect(acceptConnection(server)).toBeNull(); // nothing pending: EAGAIN is an answer
+      connectUnix(client, path);
+      conn = acceptConnection(server, { nonBlocking: true })!;
+      expect(conn).toBeGreaterThan(0);
+      expect(peerCredentials(conn)).toEqual({
+        pid: process.pid,
+        uid: process.getuid!(),
+        gid: process.getgid!(),
+      });
+
+      const receiver = new SocketReceiver(4);
+      const buf = new Uint8Array(64);
+      const fds: number[] = [];
+      expect(receiver.receive(conn, buf, 0, 64, fds)).toBe(-11); // EAGAIN
+      const efd = libc.sysEventfd();
+      sendWithFds(client, Uint8Array.of(1, 2, 3), [efd]);
+      libc.sysClose(efd);
+      expect(receiver.receive(conn, buf, 8, 56, fds)).toBe(3);
+      expect([...buf.subarray(8, 11)]).toEqual([1, 2, 3]);
+      expect(fds).toHaveLength(1);
+      libc.sysClose(fds[0]!);
+      setNonBlocking(client, true);
+      expect(sendTry(client, Uint8Array.of(9))).toBe(1);
+      libc.sysClose(client);
+      expect(receiver.receive(conn, buf, 0, 64, [])).toBe(1);
+      expect(receiver.receive(conn, buf, 0, 64, [])).toBe(0); // peer closed
+    } finally {
+      if (conn >= 0) libc.sysClose(conn);
+      libc.sysClose(server);
+      rmSync(dir, { recursive: true });
+    }
+    expect(openFds()).toBe(before);
+  });
+
+  it('refuses a path AF_UNIX cannot hold and reports connect failures as SysError', () => {
+    const fd = unixSocket();
+    try {
+      expect(() => bindUnix(fd, `/tmp/${'x'.repeat(120)}`)).toThrow(/AF_UNIX allows 1 to 107/);
+      expect(() => connectUnix(fd, '/nonexistent/sock')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    } finally {
+      libc.sysClose(fd);
+    }
+  });
+});
