@@ -1,8 +1,10 @@
-export type { VfioPciBar, VfioPciMsix, VfioPciOptions } from './device.js';
+export type { VfioPciBar } from './bars.js';
 export { VfioPciDevice } from './device.js';
 export { VfioPciError } from './errors.js';
 export type { MmapArea, MsixFixupInput } from './fixup.js';
 export { fixupMsixAreas } from './fixup.js';
+export type { VfioPciMsix } from './msix-setup.js';
+export type { VfioPciOptions } from './options.js';
 export {
   atiBar2Quirk,
   atiBar4Quirk,
