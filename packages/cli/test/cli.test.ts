@@ -8,8 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { addFakePciDevice, makeFakeSysfs } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
-import { addFakePciDevice, makeFakeSysfs } from '../../vfio-sys/test/fake-sysfs.js';
 
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 

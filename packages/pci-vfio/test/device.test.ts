@@ -1,11 +1,13 @@
 import { formatMtree } from '@vfio-ts/memory-core';
 import { openSimDevice } from '@vfio-ts/plugin-host';
-import { libc } from '@vfio-ts/vfio-sys';
+import { failNthCall, resourceCounts, settle, traceLines } from '@vfio-ts/test-support';
+import { libc, SysError } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
 import { QuirkRegistry, VfioPciDevice } from '../src/index.js';
-import { failingMmap, resourceCounts, settle, traceLines } from './helpers.js';
 
 const BDF = '0000:00:03.0';
+/** The error a kernel gives an mmap it cannot satisfy. */
+const enomem = () => new SysError('mmap', 12, { detail: 'injected failure' });
 
 function realize(spec: string, simOptions = {}, options = {}) {
   return VfioPciDevice.realize(openSimDevice(spec, simOptions), BDF, options);
@@ -172,7 +174,7 @@ describe('mmap failure', () => {
         dc.subscribe('vfio-ts:error-report', fn);
         try {
           const sim = openSimDevice('sim:nvme', { msixMode: 'mmap-no-cap' });
-          using dev = VfioPciDevice.realize(failingMmap(sim, failAt), BDF);
+          using dev = VfioPciDevice.realize(failNthCall(sim, 'regionMmap', failAt, enomem), BDF);
           expect(reports).toEqual([`Failed to mmap ${BDF} BAR 0. Performance may be slow`]);
           expect(dev.bar(0)!.region.mmaps.every((a) => a.mapping === null)).toBe(true);
           const a = dev.bar(0)!.address!;

@@ -1,10 +1,10 @@
 // INTx: on at realize for a device with a pin, automasked, unmasked by EOI,
 // handed over to MSI/MSI-X and back as QEMU does.
 import { openSimDevice, type SimDevice } from '@vfio-ts/plugin-host';
+import { traceLines } from '@vfio-ts/test-support';
 import { libc } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
 import { VfioPciDevice } from '../src/index.js';
-import { traceLines } from './helpers.js';
 
 const BDF = '0000:00:03.0';
 

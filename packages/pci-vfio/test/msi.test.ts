@@ -1,10 +1,10 @@
 // MSI through the emulated capability: enable and vector count drive SET_IRQS.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { openSimDevice, type SimDevice } from '@vfio-ts/plugin-host';
+import { resourceCounts, settle, traceLines } from '@vfio-ts/test-support';
 import { libc } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
 import { VfioPciDevice } from '../src/index.js';
-import { resourceCounts, settle, traceLines } from './helpers.js';
 
 const BDF = '0000:00:04.0';
 const MSI_CAP = 0xd0; // e1000e's, from the capture

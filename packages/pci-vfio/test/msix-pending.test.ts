@@ -1,9 +1,9 @@
 // Masked MSI-X vectors keep their interrupts: pending in the PBA, re-asserted on unmask.
 import { openSimDevice, type SimDevice } from '@vfio-ts/plugin-host';
+import { resourceCounts, settle, traceLines } from '@vfio-ts/test-support';
 import { libc } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
 import { VfioPciDevice } from '../src/index.js';
-import { resourceCounts, settle, traceLines } from './helpers.js';
 
 const BDF = '0000:00:03.0';
 

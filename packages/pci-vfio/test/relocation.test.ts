@@ -2,10 +2,10 @@
 // move to another BAR, which is doubled or added; the capability points there.
 import { formatMtree } from '@vfio-ts/memory-core';
 import { openSimDevice } from '@vfio-ts/plugin-host';
+import { resourceCounts, settle, traceLines } from '@vfio-ts/test-support';
 import { libc } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
 import { VfioPciDevice, type VfioPciOptions } from '../src/index.js';
-import { resourceCounts, settle, traceLines } from './helpers.js';
 
 const BDF = '0000:00:03.0';
 const realize = (spec: string, options: VfioPciOptions, simOptions = {}) =>

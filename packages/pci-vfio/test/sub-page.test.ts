@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatMtree } from '@vfio-ts/memory-core';
 import { openSimDevice } from '@vfio-ts/plugin-host';
+import { resourceCounts, settle } from '@vfio-ts/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VfioPciDevice, type VfioPciOptions } from '../src/index.js';
-import { resourceCounts, settle } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vfio-ts-subpage-'));
 const spec = join(dir, 'ivshmem-like.json');

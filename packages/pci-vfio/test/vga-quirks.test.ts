@@ -1,9 +1,9 @@
 // The VGA quirks of x-vga (vfio_vga_quirk_setup): ATI's 0x3c3 and NVIDIA's
 // 0x3d4/0x3d0 window, on the simulated GPUs that implement those ports.
 import { openSimDevice } from '@vfio-ts/plugin-host';
+import { resourceCounts, settle, traceLines } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
 import { VfioPciDevice, type VfioPciOptions } from '../src/index.js';
-import { resourceCounts, settle, traceLines } from './helpers.js';
 
 const BDF = '0000:01:00.0';
 const realize = (spec: string, options: VfioPciOptions = {}) =>

@@ -1,7 +1,7 @@
+import { resourceCounts, settle } from '@vfio-ts/test-support';
 import { libc } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
 import { openSimDevice } from '../src/index.js';
-import { resourceCounts, settle } from './helpers.js';
 
 const RW = { read: true, write: true };
 const COMMAND = 0x04;

@@ -1,9 +1,13 @@
 import dc from 'node:diagnostics_channel';
 import { AddressSpace, MemoryRegion } from '@vfio-ts/memory-core';
 import { openSimDevice } from '@vfio-ts/plugin-host';
+import { failNthCall, resourceCounts, settle, traceLines } from '@vfio-ts/test-support';
+import { SysError } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
 import { VfioRegion } from '../src/index.js';
-import { failingMmap, resourceCounts, settle, traceLines } from './helpers.js';
+
+/** The error a kernel gives an mmap it cannot satisfy. */
+const enomem = () => new SysError('mmap', 12, { detail: 'injected failure' });
 
 describe('VfioRegion over the in-process nvme', () => {
   it('sets up the slow path and one area covering the region, with QEMU trace lines', () => {
@@ -86,7 +90,7 @@ describe('VfioRegion over the in-process nvme', () => {
       const before = resourceCounts();
       {
         using dev = openSimDevice('sim:nvme', { msixMode: 'sparse' });
-        const region = VfioRegion.setup(failingMmap(dev, failAt), 0, 'BAR 0');
+        const region = VfioRegion.setup(failNthCall(dev, 'regionMmap', failAt, enomem), 0, 'BAR 0');
         let error: unknown;
         const lines = traceLines('vfio_region_*', () => {
           try {

@@ -1,25 +1,12 @@
 /** libc calls and MappedArea on real memfds: coherence, exact widths, safe unmap, no leaks. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { resourceCounts, settle } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
 import { libc, MappedArea, pendingUnmaps, SysError } from '../src/index.js';
 
 const RW = { read: true, write: true };
 
-function counts() {
-  return {
-    fds: readdirSync('/proc/self/fd').length,
-    maps: readFileSync('/proc/self/maps', 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('memfd:vfio-sys-test')).length,
-  };
-}
-
-async function settle() {
-  for (let i = 0; i < 6; i++) {
-    (globalThis as { gc?: () => void }).gc!();
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Fds, and mappings of this file's own memfds. */
+const counts = () => resourceCounts((line) => line.includes('memfd:vfio-sys-test'));
 
 function memfd(size = 0x2000): number {
   const fd = libc.sysMemfdCreate('vfio-sys-test');

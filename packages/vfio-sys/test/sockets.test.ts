@@ -1,8 +1,8 @@
-import { readdirSync } from 'node:fs';
+import { resourceCounts } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
 import { libc, recvWithFds, SOCK_SEQPACKET, sendWithFds, socketPair } from '../src/index.js';
 
-const openFds = () => readdirSync('/proc/self/fd').length;
+const openFds = () => resourceCounts().fds;
 
 describe('fd passing over AF_UNIX (SCM_RIGHTS)', () => {
   it('passes an eventfd with a message; the received fd signals the same counter', () => {

@@ -2,6 +2,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { addFakePciDevice, makeFakeSysfs } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
 import {
   bindToVfioPci,
@@ -13,7 +14,6 @@ import {
   pciDeviceInfo,
   unbindFromVfioPci,
 } from '../src/index.js';
-import { addFakePciDevice, makeFakeSysfs } from './fake-sysfs.js';
 
 function fakeSysfs() {
   const sys = makeFakeSysfs();

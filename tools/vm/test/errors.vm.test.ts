@@ -4,11 +4,11 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { openKernelDevice, VfioError } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
 import { guestDevice } from '../src/devices.js';
 import { REPO_ROOT } from '../src/guest.js';
-import { expectNoLeaksInFile } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
 function thrown(fn: () => unknown): VfioError {

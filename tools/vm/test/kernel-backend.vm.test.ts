@@ -1,5 +1,7 @@
 // vfio-sys's kernel backend against the real Linux vfio-pci driver, checked
 // against the reference captures of the same devices.
+
+import { eventfdWait, expectNoLeaksInFile, sleep } from '@vfio-ts/test-support';
 import {
   iommuGroupOf,
   type KernelVfioDevice,
@@ -24,7 +26,7 @@ import {
 } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
 import { guestDevice } from '../src/devices.js';
-import { dmaBuffer, eventfdWait, expectNoLeaksInFile, sleep } from './helpers.js';
+import { dmaBuffer } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
 const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu', 'ivshmem'] as const;

@@ -2,10 +2,9 @@
 // fast (mapped) and slow (pread/pwrite) paths agree, MSIX_MAPPABLE is
 // honoured, and with it ignored the MSI-X fixup splits nvme BAR0 as QEMU does.
 import { VfioPciDevice, type VfioPciOptions } from '@vfio-ts/pci-vfio';
+import { eventfdWait, expectNoLeaksInFile, resourceCounts, settle, traceLines } from '@vfio-ts/test-support';
 import { libc, openKernelDevice } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
-import { traceLines } from '../../../packages/vfio-region/test/helpers.js';
-import { collect, eventfdWait, expectNoLeaksInFile, openResources } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
 const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu', 'ivshmem'] as const;
@@ -123,12 +122,12 @@ describe('the MSI-X fixup on the real driver (MSIX_MAPPABLE ignored)', () => {
 
 describe('teardown on the real driver', () => {
   it('releases every fd and mapping after 10 realize/teardown cycles of each device', async () => {
-    await collect();
-    const start = openResources();
+    await settle();
+    const start = resourceCounts();
     for (let i = 0; i < 10; i++)
       for (const name of DEVICES) realize(name, i % 2 ? { 'x-msix-ignore-mappable': true } : {}).teardown();
-    await collect();
-    expect(openResources()).toEqual(start);
+    await settle();
+    expect(resourceCounts()).toEqual(start);
   });
 });
 

@@ -1,12 +1,15 @@
 /**
- * A fake sysfs tree with the layout of a real one (see the reference host
- * capture): devices under devices/pci0000:00, linked from bus/pci/devices
- * and kernel/iommu_groups/<n>/devices, with driver and iommu_group links.
+ * A fake sysfs tree with the layout of a real one (the reference host
+ * capture, shared/reference/host): devices under devices/pci0000:00, linked
+ * from bus/pci/devices and kernel/iommu_groups/<n>/devices, with driver and
+ * iommu_group links. Point discovery at it with `{ sysfsRoot }` or the CLI's
+ * VFIO_TS_SYSFS_ROOT; never at the real /sys.
  */
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/** An empty tree in a new temporary folder; returns its root. */
 export function makeFakeSysfs(): string {
   const sys = mkdtempSync(join(tmpdir(), 'fake-sys-'));
   mkdirSync(join(sys, 'bus/pci/devices'), { recursive: true });
@@ -14,7 +17,10 @@ export function makeFakeSysfs(): string {
   return sys;
 }
 
-/** Adds a PCI device: `ids` is "vendor device class" in sysfs's hex form. */
+/**
+ * Adds a PCI device at `bdf` in IOMMU group `group`, bound to `driver` (null: none).
+ * `ids` is "vendor device class" in sysfs's hex form, e.g. "0x1b36 0x0010 0x010802".
+ */
 export function addFakePciDevice(
   sys: string,
   bdf: string,

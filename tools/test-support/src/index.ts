@@ -1,0 +1,11 @@
+export { eventfdWait, type FdLike, sleep } from './eventfd.js';
+export { failNthCall } from './failing-call.js';
+export { addFakePciDevice, makeFakeSysfs } from './fake-sysfs.js';
+export {
+  expectNoLeaksInFile,
+  isDeviceMapping,
+  type ResourceCounts,
+  resourceCounts,
+  settle,
+} from './resources.js';
+export { traceLines } from './trace.js';
