@@ -1,10 +1,4 @@
 import { defineConfig } from 'tsup';
+import { sharedBuildConfig } from '../../tsup.shared.mjs';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-});
+export default defineConfig({ ...sharedBuildConfig });
