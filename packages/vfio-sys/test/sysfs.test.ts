@@ -1,18 +1,16 @@
-/** sysfs discovery and driver binding on a fake tree laid out like a real one (reference host capture). */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+/** sysfs discovery on a fake tree laid out like a real one (reference host capture); binding is in bind-safety.test.ts. */
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addFakePciDevice, makeFakeSysfs } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
 import {
-  bindToVfioPci,
   iommuGroupOf,
   listIommuGroups,
   listPciDevices,
   normalizeBdf,
   openKernelDevice,
   pciDeviceInfo,
-  unbindFromVfioPci,
 } from '../src/index.js';
 
 function fakeSysfs() {
@@ -57,43 +55,11 @@ describe('sysfs discovery', () => {
       [10, false, 2],
     ]);
     expect(iommuGroupOf('0000:00:1f.0', { sysfsRoot: sys }).group).toBe(10);
-    expect(listIommuGroups({ sysfsRoot: join(sys, 'nothing') })).toEqual([]);
-  });
-
-  it('binds through driver_override, unbind and drivers_probe, and says what changed', () => {
-    expect(bindToVfioPci('0000:00:01.0', { sysfsRoot: sys })).toEqual({
-      bdf: '0000:00:01.0',
-      from: 'virtio-pci',
-      to: 'vfio-pci',
-    });
-    expect(readFileSync(join(sys, 'devices/pci0000:00/0000:00:01.0/driver_override'), 'utf8')).toBe(
-      'vfio-pci',
+    // A root without IOMMU groups is a machine without an IOMMU; a root that is not there is a mistake.
+    expect(listIommuGroups({ sysfsRoot: mkdtempSync(join(tmpdir(), 'no-iommu-')) })).toEqual([]);
+    expect(() => listIommuGroups({ sysfsRoot: join(sys, 'nothing') })).toThrow(
+      expect.objectContaining({ code: 'ERR_VFIO_SYSFS_ROOT' }),
     );
-    expect(readFileSync(join(sys, 'bus/pci/drivers/virtio-pci/unbind'), 'utf8')).toBe('0000:00:01.0');
-    expect(readFileSync(join(sys, 'bus/pci/drivers_probe'), 'utf8')).toBe('0000:00:01.0');
-    expect(unbindFromVfioPci('0000:00:03.0', { sysfsRoot: sys })).toEqual({
-      bdf: '0000:00:03.0',
-      from: 'vfio-pci',
-      to: null,
-    });
-    expect(readFileSync(join(sys, 'bus/pci/drivers/vfio-pci/unbind'), 'utf8')).toBe('0000:00:03.0');
-  });
-
-  it('refuses to take a NIC whose interface is up from its driver, unless forced', () => {
-    // As virtio-net lays it out: the interface under the virtio child device.
-    const dir = join(sys, 'devices/pci0000:00/0000:00:1f.2/virtio2/net/eth0');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'operstate'), 'up\n');
-    expect(() => bindToVfioPci('0000:00:1f.2', { sysfsRoot: sys })).toThrow(
-      expect.objectContaining({
-        code: 'ERR_VFIO_DEVICE_IN_USE',
-        message: expect.stringMatching(/network interface eth0, which is up/),
-      }),
-    );
-    expect(bindToVfioPci('0000:00:1f.2', { sysfsRoot: sys, force: true })).toMatchObject({
-      from: 'ahci',
-      to: 'vfio-pci',
-    });
   });
 
   it('gives typed errors for bad addresses and missing devices', () => {
