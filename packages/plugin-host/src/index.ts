@@ -1,4 +1,6 @@
 export { builtinModels } from './builtins/index.js';
+export type { RegisterHandlers } from './builtins/registers.js';
+export { register32 } from './builtins/registers.js';
 export type { MsiOptions, MsixPlacement, PciIds } from './config-builder.js';
 export { ConfigBuilder } from './config-builder.js';
 export type { BarKind, BarLayout, CapabilityLocation } from './config-space.js';
@@ -7,6 +9,7 @@ export { ModelError } from './errors.js';
 export type {
   DeviceModel,
   DeviceModelFactory,
+  DmaHost,
   ModelBar,
   ModelBarContext,
   ModelContext,

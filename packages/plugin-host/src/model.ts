@@ -67,6 +67,24 @@ export interface ModelContext {
   readonly configSize: number;
   /** Raise an interrupt: INTx (vector 0), an MSI or an MSI-X vector. */
   raise(kind: 'intx' | 'msi' | 'msix', vector?: number): void;
+  /**
+   * DMA: read `length` bytes of the client's memory at bus address `address`.
+   * Only a device served to a client (vfio-user) has client memory; otherwise
+   * this throws a ModelError (ERR_MODEL_NO_DMA). Addresses outside the
+   * client's DMA maps throw too.
+   */
+  dmaRead(address: bigint, length: number): Uint8Array;
+  /** DMA: write `data` to the client's memory at `address` (see dmaRead). */
+  dmaWrite(address: bigint, data: Uint8Array): void;
+}
+
+/**
+ * Client memory for DMA, provided by whoever serves the device (the
+ * vfio-user server) and checked against the client's DMA maps there.
+ */
+export interface DmaHost {
+  read(address: bigint, length: number): Uint8Array;
+  write(address: bigint, data: Uint8Array): void;
 }
 
 /** What a plugin module exports (as default or as `model`): a function building a model. */

@@ -34,7 +34,7 @@ import {
 import { type BarLayout, ConfigSpace } from './config-space.js';
 import { ModelError } from './errors.js';
 import { IrqController } from './irqs.js';
-import type { DeviceModel, ModelBarContext, ModelHooks, MsixMode } from './model.js';
+import type { DeviceModel, DmaHost, ModelBarContext, ModelHooks, MsixMode } from './model.js';
 import {
   PCI_CAP_ID_EXP,
   PCI_CAP_ID_MSI,
@@ -126,6 +126,7 @@ export class SimDevice implements VfioDeviceIo {
   readonly #rom: Uint8Array | null;
   readonly #irqs: IrqController;
   #hooks: ModelHooks | undefined;
+  #dmaHost: DmaHost | null = null;
   #closed = false;
 
   constructor(model: DeviceModel, name: string, options: SimDeviceOptions = {}) {
@@ -172,11 +173,35 @@ export class SimDevice implements VfioDeviceIo {
         configWrite: (offset, value, size) => this.#config.write(offset, value, size),
         configSize: this.#config.size,
         raise: (kind, vector) => this.raise(kind, vector),
+        dmaRead: (address, length) => this.#dma('read', address, length).read(address, length),
+        dmaWrite: (address, data) => this.#dma('write', address, data.byteLength).write(address, data),
       });
     } catch (err) {
       this.#releaseBars();
       throw err;
     }
+  }
+
+  /**
+   * Connects the model's DMA to a client's memory (the vfio-user server does
+   * this while a client is attached; null detaches). Without a host, model DMA
+   * fails with ERR_MODEL_NO_DMA.
+   */
+  attachDmaHost(host: DmaHost | null): void {
+    this.#live();
+    this.#dmaHost = host;
+  }
+
+  /**
+   * The memfd and offset through which another process can mmap region
+   * `index` (what a vfio-user server passes with GET_REGION_INFO), or null
+   * for regions that are not mmap-able. The device keeps ownership of the fd.
+   */
+  regionFd(index: number): { readonly fd: number; readonly offset: number } | null {
+    this.#live();
+    const bar = Number.isInteger(index) && index >= 0 && index <= 5 ? this.#bars[index] : undefined;
+    if (!bar || bar.memfd < 0 || !bar.mappable) return null;
+    return { fd: bar.memfd, offset: 0 };
   }
 
   /** The model asserts an interrupt (what a device does; exposed for tests and models). */
@@ -365,6 +390,18 @@ export class SimDevice implements VfioDeviceIo {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #dma(what: 'read' | 'write', address: bigint, length: number): DmaHost {
+    if (this.#closed) throw new VfioClosedError(`device ${this.name}`);
+    if (this.#dmaHost === null) {
+      throw new ModelError(
+        'ERR_MODEL_NO_DMA',
+        `${this.name}: DMA ${what} of ${length} bytes at 0x${address.toString(16)} has no client memory to reach`,
+        'model DMA reaches memory only while the device is served to a client (vfio-ts serve)',
+      );
+    }
+    return this.#dmaHost;
   }
 
   #hooksHaveReset(): boolean {
