@@ -32,7 +32,7 @@ import {
   type VfioPciBar,
 } from './bars.js';
 import { EmulatedConfig, findCapability } from './config.js';
-import { VfioPciError } from './errors.js';
+import { VfioPciError, VfioPciTeardownError } from './errors.js';
 import { EmulatedIntx } from './intx.js';
 import { updateMappings } from './mappings.js';
 import { EmulatedMsi } from './msi.js';
@@ -98,7 +98,8 @@ export class VfioPciDevice implements Disposable {
   /**
    * Realizes `device` under `name` (the BDF for kernel devices). On failure
    * everything acquired so far is released in reverse order and the device
-   * is left open for the caller.
+   * is left open for the caller; the realize error is thrown, or, if the
+   * release met errors too, a VfioPciTeardownError carrying it first.
    */
   static realize(device: VfioDeviceIo, name: string, options: VfioPciOptions = {}): VfioPciDevice {
     const info = device.deviceInfo();
@@ -114,7 +115,8 @@ export class VfioPciDevice implements Disposable {
     try {
       self.#realize();
     } catch (err) {
-      self.#teardown(false).finish();
+      const rollback = self.#teardown(false);
+      if (rollback.errors.length > 0) throw new VfioPciTeardownError(name, rollback.errors, err);
       throw err;
     }
     return self;
@@ -251,11 +253,11 @@ export class VfioPciDevice implements Disposable {
   /**
    * Unrealizes: QEMU's exit then finalize order; releases every mapping,
    * eventfd and (by default) the device. Every step runs even if some fail;
-   * then the first failure is thrown.
+   * then a VfioPciTeardownError reports all that failed.
    */
   teardown(): void {
     if (this.#torn) return;
-    this.#teardown(this.#options.closeDevice ?? true).finish();
+    this.#teardown(this.#options.closeDevice ?? true).finish(this.name);
   }
 
   [Symbol.dispose](): void {

@@ -1,6 +1,6 @@
 export type { VfioPciBar } from './bars.js';
 export { VfioPciDevice } from './device.js';
-export { VfioPciError } from './errors.js';
+export { VfioPciError, VfioPciTeardownError } from './errors.js';
 export type { MmapArea, MsixFixupInput } from './fixup.js';
 export { fixupMsixAreas } from './fixup.js';
 export type { VfioPciMsix } from './msix-setup.js';

@@ -1,8 +1,9 @@
 /**
  * Teardown runs every step even when one fails, as QEMU's exit and finalize
  * paths do (they cannot fail part-way), so one broken release never leaks the
- * rest; the errors met are kept for the end.
+ * rest; the errors met are kept and reported together at the end.
  */
+import { VfioPciTeardownError } from './errors.js';
 
 export class TeardownSteps {
   readonly #errors: unknown[] = [];
@@ -20,8 +21,8 @@ export class TeardownSteps {
     return this.#errors;
   }
 
-  /** After the last step: the first error met, if any. */
-  finish(): void {
-    if (this.#errors.length > 0) throw this.#errors[0];
+  /** After the last step: one VfioPciTeardownError carrying every error met, if any. */
+  finish(device: string): void {
+    if (this.#errors.length > 0) throw new VfioPciTeardownError(device, this.#errors);
   }
 }
