@@ -11,6 +11,7 @@
 import { AddressSpace, MemoryRegion, UINT64_SPACE } from '@vfio-ts/memory-core';
 import { errorReport } from '@vfio-ts/vfio-region';
 import {
+  type EventFd,
   libc,
   VFIO_DEVICE_FLAGS_PCI,
   VFIO_PCI_CONFIG_REGION_INDEX,
@@ -142,17 +143,18 @@ export class VfioPciDevice implements Disposable {
 
   /**
    * The eventfd signalled for MSI-X `vector` while the driver has it enabled
-   * and unmasked, else -1. It stays the same fd across mask/unmask until MSI-X
-   * is disabled; an interrupt that fires while the vector is masked is
-   * signalled on it when the vector is unmasked.
+   * and unmasked, else null. It stays the same eventfd across mask/unmask
+   * until MSI-X is disabled; an interrupt that fires while the vector is
+   * masked is signalled on it when the vector is unmasked. The device owns
+   * it: take a `dup()` to keep it past MSI-X disable.
    */
-  msixEventfd(vector: number): number {
-    return this.#msixEmu?.eventfd(vector) ?? -1;
+  msixEventfd(vector: number): EventFd | null {
+    return this.#msixEmu?.eventfd(vector) ?? null;
   }
 
-  /** The eventfd signalled on an INTx interrupt while INTx is on (no MSI or MSI-X enabled), else -1. */
-  intxEventfd(): number {
-    return this.#intx?.eventfd ?? -1;
+  /** The eventfd signalled on an INTx interrupt while INTx is on (no MSI or MSI-X enabled), else null. */
+  intxEventfd(): EventFd | null {
+    return this.#intx?.eventfd ?? null;
   }
 
   /** INTx end of interrupt: unmask the line the kernel masked when it fired (QEMU's vfio_intx_eoi). */
@@ -161,9 +163,9 @@ export class VfioPciDevice implements Disposable {
     this.#intx?.eoi();
   }
 
-  /** The eventfd signalled for MSI `vector` while the driver has MSI enabled with it, else -1. */
-  msiEventfd(vector: number): number {
-    return this.#msi?.eventfd(vector) ?? -1;
+  /** The eventfd signalled for MSI `vector` while the driver has MSI enabled with it, else null. */
+  msiEventfd(vector: number): EventFd | null {
+    return this.#msi?.eventfd(vector) ?? null;
   }
 
   /**
@@ -178,7 +180,7 @@ export class VfioPciDevice implements Disposable {
   }
 
   /** The internal eventfds of masked MSI-X vectors, to poll (see `serviceMsix`). */
-  msixMaskedEventfds(): number[] {
+  msixMaskedEventfds(): EventFd[] {
     return this.#msixEmu?.maskedEventfds() ?? [];
   }
 

@@ -5,52 +5,52 @@
  * line after each interrupt (AUTOMASKED); `eoi()` unmasks it once the
  * driver has serviced the device.
  */
-import { libc, VFIO_PCI_INTX_IRQ_INDEX, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
-import { disableIrqIndex, newIrqEventfd, setIrqEventfds, unmaskIrq } from './irq-set.js';
+import { EventFd, VFIO_PCI_INTX_IRQ_INDEX, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { disableIrqIndex, setIrqEventfds, unmaskIrq } from './irq-set.js';
 import { traceIntxDisable, traceIntxEnable, traceIntxEoi } from './trace.js';
 
 export class EmulatedIntx {
   readonly #device: VfioDeviceIo;
   readonly #name: string;
-  #eventfd = -1;
+  #eventfd: EventFd | null = null;
 
   constructor(device: VfioDeviceIo, name: string) {
     this.#device = device;
     this.#name = name;
   }
 
-  /** The eventfd the kernel signals on an interrupt while INTx is on, else -1. */
-  get eventfd(): number {
+  /** The eventfd the kernel signals on an interrupt while INTx is on, else null. */
+  get eventfd(): EventFd | null {
     return this.#eventfd;
   }
 
   enable(): void {
-    if (this.#eventfd >= 0) return;
-    const fd = newIrqEventfd();
+    if (this.#eventfd !== null) return;
+    const efd = EventFd.create();
     try {
-      setIrqEventfds(this.#device, VFIO_PCI_INTX_IRQ_INDEX, 0, [fd]);
+      setIrqEventfds(this.#device, VFIO_PCI_INTX_IRQ_INDEX, 0, [efd]);
     } catch (err) {
-      libc.sysClose(fd);
+      efd.close();
       throw err;
     }
-    this.#eventfd = fd;
+    this.#eventfd = efd;
     traceIntxEnable.emit(this.#name);
   }
 
   disable(): void {
-    if (this.#eventfd < 0) return;
+    if (this.#eventfd === null) return;
     try {
       disableIrqIndex(this.#device, VFIO_PCI_INTX_IRQ_INDEX);
     } finally {
-      libc.sysClose(this.#eventfd);
-      this.#eventfd = -1;
+      this.#eventfd.close();
+      this.#eventfd = null;
       traceIntxDisable.emit(this.#name);
     }
   }
 
   /** End of interrupt: unmask the line the kernel masked when it fired. */
   eoi(): void {
-    if (this.#eventfd < 0) return;
+    if (this.#eventfd === null) return;
     traceIntxEoi.emit(this.#name);
     unmaskIrq(this.#device, VFIO_PCI_INTX_IRQ_INDEX);
   }

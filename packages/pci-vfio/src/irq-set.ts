@@ -3,21 +3,22 @@
  * vfio_set_irq_signaling, vfio_disable_irqindex, vfio_unmask_single_irqindex),
  * and the eventfds they hand to the kernel.
  */
-import { libc, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import type { EventFd, VfioDeviceIo } from '@vfio-ts/vfio-sys';
 
-/** A non-blocking, close-on-exec eventfd; the caller owns it. */
-export function newIrqEventfd(): number {
-  return libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
-}
-
-/** Points vectors [start, start + fds.length) of `index` at `fds` (-1 detaches one). */
+/** Points vectors [start, start + eventfds.length) of `index` at `eventfds` (null detaches one). */
 export function setIrqEventfds(
   device: VfioDeviceIo,
   index: number,
   start: number,
-  fds: readonly number[],
+  eventfds: readonly (EventFd | null)[],
 ): void {
-  device.setIrqs({ index, action: 'trigger', start, count: fds.length, data: { type: 'eventfd', fds } });
+  device.setIrqs({
+    index,
+    action: 'trigger',
+    start,
+    count: eventfds.length,
+    data: { type: 'eventfd', eventfds },
+  });
 }
 
 /** Turns interrupt `index` off in the device. */

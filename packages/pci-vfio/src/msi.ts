@@ -7,13 +7,13 @@
  * keeps them.
  */
 import {
-  libc,
+  EventFd,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
   type VfioDeviceIo,
 } from '@vfio-ts/vfio-sys';
 import type { EmulatedConfig } from './config.js';
-import { disableIrqIndex, newIrqEventfd, setIrqEventfds } from './irq-set.js';
+import { disableIrqIndex, setIrqEventfds } from './irq-set.js';
 import { traceMsiDisable, traceMsiEnable, traceMsiSetup } from './trace.js';
 
 const PCI_MSI_FLAGS = 2;
@@ -32,7 +32,7 @@ export class EmulatedMsi {
   readonly #device: VfioDeviceIo;
   readonly #config: EmulatedConfig;
   readonly #name: string;
-  #eventfds: number[] = [];
+  #eventfds: EventFd[] = [];
 
   constructor(device: VfioDeviceIo, config: EmulatedConfig, name: string, cap: number) {
     this.#device = device;
@@ -52,9 +52,9 @@ export class EmulatedMsi {
     return this.#eventfds.length > 0;
   }
 
-  /** The eventfd signalled for `vector` while MSI is enabled with it, else -1. */
-  eventfd(vector: number): number {
-    return this.#eventfds[vector] ?? -1;
+  /** The eventfd signalled for `vector` while MSI is enabled with it, else null. */
+  eventfd(vector: number): EventFd | null {
+    return this.#eventfds[vector] ?? null;
   }
 
   /** Whether a config write at [offset, offset+size) touches the capability. */
@@ -80,7 +80,7 @@ export class EmulatedMsi {
     try {
       disableIrqIndex(this.#device, VFIO_PCI_MSI_IRQ_INDEX);
     } finally {
-      for (const fd of this.#eventfds) libc.sysClose(fd);
+      for (const efd of this.#eventfds) efd.close();
       this.#eventfds = [];
       traceMsiDisable.emit(this.#name);
     }
@@ -89,15 +89,15 @@ export class EmulatedMsi {
   #enable(flags: number): void {
     // The driver's allocation (QSIZE), never more than the device offers.
     const count = Math.min(1 << ((flags & PCI_MSI_FLAGS_QSIZE) >> 4), this.vectors);
-    const fds: number[] = [];
+    const eventfds: EventFd[] = [];
     try {
-      for (let v = 0; v < count; v++) fds.push(newIrqEventfd());
-      setIrqEventfds(this.#device, VFIO_PCI_MSI_IRQ_INDEX, 0, fds);
+      for (let v = 0; v < count; v++) eventfds.push(EventFd.create());
+      setIrqEventfds(this.#device, VFIO_PCI_MSI_IRQ_INDEX, 0, eventfds);
     } catch (err) {
-      for (const fd of fds) libc.sysClose(fd);
+      for (const efd of eventfds) efd.close();
       throw err;
     }
-    this.#eventfds = fds;
+    this.#eventfds = eventfds;
     traceMsiEnable.emit(this.#name, count);
   }
 }

@@ -12,8 +12,8 @@
  * pending interrupt on it, so nothing fired while masked is lost.
  */
 import { MemoryRegion } from '@vfio-ts/memory-core';
-import { libc, VFIO_PCI_MSIX_IRQ_INDEX, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
-import { disableIrqIndex, newIrqEventfd, setIrqEventfds } from './irq-set.js';
+import { EventFd, VFIO_PCI_MSIX_IRQ_INDEX, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { disableIrqIndex, setIrqEventfds } from './irq-set.js';
 import { PCI_MSIX_ENTRY_SIZE } from './pci.js';
 import {
   traceMsixDisable,
@@ -34,8 +34,8 @@ export class EmulatedMsix {
   readonly #words: Uint32Array;
   readonly #pending: Uint32Array;
   /** Per vector: the user's delivery eventfd, the internal one used while masked, and which is attached. */
-  readonly #delivery: number[];
-  readonly #masked: number[];
+  readonly #delivery: (EventFd | null)[];
+  readonly #masked: (EventFd | null)[];
   readonly #inUse: boolean[];
   readonly #device: VfioDeviceIo;
   readonly #name: string;
@@ -48,8 +48,8 @@ export class EmulatedMsix {
     this.entries = entries;
     this.#words = new Uint32Array(entries * 4);
     this.#pending = new Uint32Array(Math.ceil(entries / 64) * 2);
-    this.#delivery = new Array<number>(entries).fill(-1);
-    this.#masked = new Array<number>(entries).fill(-1);
+    this.#delivery = new Array<EventFd | null>(entries).fill(null);
+    this.#masked = new Array<EventFd | null>(entries).fill(null);
     this.#inUse = new Array<boolean>(entries).fill(false);
     for (let v = 0; v < entries; v++) this.#words[v * 4 + VECTOR_CTRL] = MASKED;
     this.table = MemoryRegion.io('msix-table', entries * PCI_MSIX_ENTRY_SIZE, {
@@ -75,14 +75,14 @@ export class EmulatedMsix {
     return this.#enabled;
   }
 
-  /** The delivery eventfd of `vector` while it is enabled and unmasked, else -1. */
-  eventfd(vector: number): number {
-    return this.#inUse[vector] ? this.#delivery[vector]! : -1;
+  /** The delivery eventfd of `vector` while it is enabled and unmasked, else null. */
+  eventfd(vector: number): EventFd | null {
+    return this.#inUse[vector] ? this.#delivery[vector]! : null;
   }
 
   /** The internal eventfds of masked vectors: readable when one fired (what an event loop should watch). */
-  maskedEventfds(): number[] {
-    return this.#masked.filter((fd, v) => fd >= 0 && !this.#inUse[v]);
+  maskedEventfds(): EventFd[] {
+    return this.#masked.filter((efd, v): efd is EventFd => efd !== null && !this.#inUse[v]);
   }
 
   /** Whether `vector`'s PBA bit is set. */
@@ -98,8 +98,8 @@ export class EmulatedMsix {
   service(): number {
     let fresh = 0;
     for (let v = 0; v < this.entries; v++) {
-      const fd = this.#masked[v]!;
-      if (fd < 0 || this.#inUse[v] || libc.eventfdConsume(fd) === 0n) continue;
+      const efd = this.#masked[v]!;
+      if (efd === null || this.#inUse[v] || efd.consume() === 0n) continue;
       if (!this.pending(v)) fresh++;
       this.#setPending(v, true);
       if (!this.pba.enabled) {
@@ -130,16 +130,19 @@ export class EmulatedMsix {
     if (enabled && !wasEnabled) {
       this.#enabled = true;
       traceMsixEnable.emit(this.#name);
-      const fds = [];
       for (let v = 0; v < this.entries; v++) {
-        if (!this.#vectorMasked(v)) {
-          this.#delivery[v] = newIrqEventfd();
-          this.#inUse[v] = true;
-          traceMsixVectorUse.emit(this.#name, v);
-        }
-        fds.push(this.#delivery[v]!);
+        if (this.#vectorMasked(v)) continue;
+        this.#delivery[v] = EventFd.create();
+        this.#inUse[v] = true;
+        traceMsixVectorUse.emit(this.#name, v);
       }
-      setIrqEventfds(this.#device, VFIO_PCI_MSIX_IRQ_INDEX, 0, fds);
+      try {
+        setIrqEventfds(this.#device, VFIO_PCI_MSIX_IRQ_INDEX, 0, this.#delivery);
+      } catch (err) {
+        // Refused by the device: nothing stays enabled, no eventfd is kept.
+        this.#releaseAll();
+        throw err;
+      }
     } else if (!enabled && wasEnabled) {
       this.disable();
     } else if (enabled) {
@@ -154,25 +157,28 @@ export class EmulatedMsix {
     try {
       disableIrqIndex(this.#device, VFIO_PCI_MSIX_IRQ_INDEX);
     } finally {
-      for (let v = 0; v < this.entries; v++) {
-        for (const fds of [this.#delivery, this.#masked]) {
-          if (fds[v]! >= 0) libc.sysClose(fds[v]!);
-          fds[v] = -1;
-        }
-        this.#inUse[v] = false;
-      }
-      this.#pending.fill(0);
-      this.pba.setEnabled(false);
+      this.#releaseAll();
       traceMsixDisable.emit(this.#name);
     }
+  }
+
+  #releaseAll(): void {
+    this.#enabled = false;
+    for (let v = 0; v < this.entries; v++) {
+      this.#delivery[v] = release(this.#delivery[v]!);
+      this.#masked[v] = release(this.#masked[v]!);
+      this.#inUse[v] = false;
+    }
+    this.#pending.fill(0);
+    this.pba.setEnabled(false);
   }
 
   #vectorMasked(vector: number): boolean {
     return this.#maskAll || (this.#words[vector * 4 + VECTOR_CTRL]! & MASKED) !== 0;
   }
 
-  #attach(vector: number, fd: number): void {
-    setIrqEventfds(this.#device, VFIO_PCI_MSIX_IRQ_INDEX, vector, [fd]);
+  #attach(vector: number, efd: EventFd): void {
+    setIrqEventfds(this.#device, VFIO_PCI_MSIX_IRQ_INDEX, vector, [efd]);
   }
 
   #updateVector(vector: number): void {
@@ -180,29 +186,26 @@ export class EmulatedMsix {
     const masked = this.#vectorMasked(vector);
     if (masked && inUse) {
       // vfio_msix_vector_release: keep the kernel's vector, switch it to our internal eventfd.
-      if (this.#masked[vector]! < 0) this.#masked[vector] = newIrqEventfd();
+      this.#masked[vector] ??= EventFd.create();
       this.#attach(vector, this.#masked[vector]!);
       this.#inUse[vector] = false;
       traceMsixVectorRelease.emit(this.#name, vector);
     } else if (!masked && !inUse) {
-      const created = this.#delivery[vector]! < 0;
-      if (created) this.#delivery[vector] = newIrqEventfd();
+      const created = this.#delivery[vector] === null;
+      const delivery = this.#delivery[vector] ?? EventFd.create();
+      this.#delivery[vector] = delivery;
       try {
-        this.#attach(vector, this.#delivery[vector]!);
+        this.#attach(vector, delivery);
       } catch (err) {
-        if (created) {
-          libc.sysClose(this.#delivery[vector]!);
-          this.#delivery[vector] = -1;
-        }
+        if (created) this.#delivery[vector] = release(delivery);
         throw err;
       }
       this.#inUse[vector] = true;
       traceMsixVectorUse.emit(this.#name, vector);
       // msix_handle_mask_update: what fired while masked is delivered now (attach first, then drain: nothing is lost).
-      const fd = this.#masked[vector]!;
-      const fired = fd >= 0 && libc.eventfdConsume(fd) > 0n;
+      const fired = (this.#masked[vector]?.consume() ?? 0n) > 0n;
       if (fired || this.pending(vector)) {
-        libc.eventfdSignal(this.#delivery[vector]!);
+        delivery.signal();
         this.#setPending(vector, false);
         if (this.pba.enabled && this.#pending.every((w) => w === 0)) {
           this.pba.setEnabled(false);
@@ -217,4 +220,9 @@ export class EmulatedMsix {
     const word = vector >>> 5;
     this.#pending[word] = on ? (this.#pending[word]! | bit) >>> 0 : (this.#pending[word]! & ~bit) >>> 0;
   }
+}
+
+function release(efd: EventFd | null): null {
+  efd?.close();
+  return null;
 }

@@ -2,7 +2,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { openSimDevice, type SimDevice } from '@vfio-ts/plugin-host';
 import { resourceCounts, settle, traceLines } from '@vfio-ts/test-support';
-import { libc } from '@vfio-ts/vfio-sys';
+import { EventFd } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
 import { VfioPciDevice } from '../src/index.js';
 
@@ -25,13 +25,13 @@ describe('MSI', () => {
       expect(on).toEqual([`vfio_msi_enable  (${BDF}) Enabled 1 MSI vectors`]);
       expect(dev.configRead(MSI_CAP + 2, 2) & 1).toBe(1); // the driver reads back what it wrote
       const efd = dev.msiEventfd(0);
-      expect(efd).toBeGreaterThanOrEqual(0);
-      expect(dev.msiEventfd(1)).toBe(-1);
+      expect(efd).toBeInstanceOf(EventFd);
+      expect(dev.msiEventfd(1)).toBeNull();
       sim.raise('msi', 0);
-      expect(libc.eventfdConsume(efd)).toBe(1n);
+      expect(efd!.consume()).toBe(1n);
       const off = traceLines('vfio_msi_*', () => dev.configWrite(MSI_CAP + 2, flags & ~1, 2));
       expect(off).toEqual([`vfio_msi_disable  (${BDF})`]);
-      expect(dev.msiEventfd(0)).toBe(-1);
+      expect(dev.msiEventfd(0)).toBeNull();
     } finally {
       dev.teardown();
     }
@@ -64,7 +64,7 @@ describe('MSI', () => {
     } finally {
       diagnosticsChannel.unsubscribe('vfio-ts:error-report', fn);
     }
-    expect(dev.msiEventfd(0)).toBe(-1);
+    expect(dev.msiEventfd(0)).toBeNull();
     expect(reports.join('\n')).toMatch(/Failed to enable MSI on 0000:00:04.0: .*EINVAL/);
   });
 });

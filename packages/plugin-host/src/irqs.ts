@@ -7,7 +7,7 @@
  * dup'd, as the kernel takes its own reference: the user may close theirs.
  */
 import {
-  libc,
+  type EventFd,
   SysError,
   VFIO_IRQ_INFO_AUTOMASKED,
   VFIO_IRQ_INFO_EVENTFD,
@@ -53,12 +53,12 @@ export class IrqController {
   readonly #counts: IrqCounts;
   readonly #gate: IrqDeliveryGate;
   #mode: Mode = 'none';
-  /** Per-vector eventfds (our dups) of the active mode; -1 where none. */
-  #vectors: number[] = [];
+  /** Per-vector eventfds (our dups) of the active mode; null where none. */
+  #vectors: (EventFd | null)[] = [];
   #intxMasked = false;
   #intxPending = false;
-  #err = -1;
-  #req = -1;
+  #err: EventFd | null = null;
+  #req: EventFd | null = null;
 
   constructor(counts: IrqCounts, gate: IrqDeliveryGate) {
     this.#counts = counts;
@@ -102,7 +102,7 @@ export class IrqController {
     }
     if (data.type === 'bool' && data.values.length !== count)
       throw einval('bool data length differs from count');
-    if (data.type === 'eventfd' && data.fds.length !== count)
+    if (data.type === 'eventfd' && data.eventfds.length !== count)
       throw einval('eventfd data length differs from count');
     switch (index) {
       case VFIO_PCI_INTX_IRQ_INDEX:
@@ -192,12 +192,12 @@ export class IrqController {
     }
     if (data.type === 'eventfd') {
       if (this.#mode !== 'none' && this.#mode !== 'intx') throw einval('INTx while MSI/MSI-X is enabled');
-      const fd = data.fds[0]!;
-      if (fd < 0) {
+      const efd = data.eventfds[0]!;
+      if (efd === null) {
         this.#disableVectors();
         return;
       }
-      const dup = libc.sysDup(fd);
+      const dup = efd.dup();
       this.#disableVectors();
       this.#mode = 'intx';
       this.#vectors = [dup];
@@ -225,14 +225,14 @@ export class IrqController {
     if (data.type === 'eventfd') {
       if (this.#mode !== kind) {
         this.#mode = kind;
-        this.#vectors = new Array<number>(start + count).fill(-1);
+        this.#vectors = new Array<EventFd | null>(start + count).fill(null);
       } else if (start + count > this.#vectors.length) {
         throw einval(`vectors beyond the ${this.#vectors.length} enabled`);
       }
-      data.fds.forEach((fd, i) => {
+      data.eventfds.forEach((efd, i) => {
         const v = start + i;
         this.#vectors[v] = release(this.#vectors[v]!);
-        if (fd >= 0) this.#vectors[v] = libc.sysDup(fd);
+        if (efd !== null) this.#vectors[v] = efd.dup();
       });
       return;
     }
@@ -242,7 +242,7 @@ export class IrqController {
     }
   }
 
-  #setSingle(req: VfioIrqSet, current: number): number {
+  #setSingle(req: VfioIrqSet, current: EventFd | null): EventFd | null {
     const { action, data, count } = req;
     if (action !== 'trigger')
       throw new SysError('ioctl', ENOTTY, {
@@ -251,7 +251,7 @@ export class IrqController {
     if (count === 0) return release(current);
     if (data.type === 'eventfd') {
       release(current);
-      return data.fds[0]! >= 0 ? libc.sysDup(data.fds[0]!) : -1;
+      return data.eventfds[0]?.dup() ?? null;
     }
     if (data.type === 'none' || data.values[0]) signal(current);
     return current;
@@ -266,11 +266,11 @@ export class IrqController {
   }
 }
 
-function signal(fd: number | undefined): void {
-  if (fd !== undefined && fd >= 0) libc.eventfdSignal(fd);
+function signal(efd: EventFd | null | undefined): void {
+  efd?.signal();
 }
 
-function release(fd: number): number {
-  if (fd >= 0) libc.sysClose(fd);
-  return -1;
+function release(efd: EventFd | null): null {
+  efd?.close();
+  return null;
 }

@@ -1,5 +1,5 @@
 import { resourceCounts, settle } from '@vfio-ts/test-support';
-import { libc } from '@vfio-ts/vfio-sys';
+import { EventFd, libc } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
 import { openSimDevice } from '../src/index.js';
 
@@ -10,8 +10,8 @@ function pollReadable(fd: number): boolean {
   return (libc.sysPoll([{ fd, events: libc.POLLIN }], 0)[0]! & libc.POLLIN) !== 0;
 }
 
-function eventfd(): number {
-  return libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+function eventfd(): EventFd {
+  return EventFd.create();
 }
 
 describe('mapped areas are real shared memory', () => {
@@ -134,28 +134,28 @@ describe('interrupts through eventfds', () => {
         action: 'trigger',
         start: 0,
         count: 2,
-        data: { type: 'eventfd', fds: [efd, -1] },
+        data: { type: 'eventfd', eventfds: [efd, null] },
       });
       const map = dev.regionMmap(0, 0, 0x4000, RW);
       map.write(0x200c, 0, 4); // unmask vector 0
       dev.raise('msix', 0);
-      expect(pollReadable(efd)).toBe(false); // no bus master: MSI does nothing, as on hardware
+      expect(pollReadable(efd.fd)).toBe(false); // no bus master: MSI does nothing, as on hardware
       dev.regionWrite(7, COMMAND, dev.regionRead(7, COMMAND, 2) | 4, 2);
       dev.raise('msix', 0);
-      expect(pollReadable(efd)).toBe(true);
-      expect(libc.eventfdConsume(efd)).toBe(1n);
+      expect(pollReadable(efd.fd)).toBe(true);
+      expect(efd.consume()).toBe(1n);
       // A masked vector sets its pending bit instead.
       map.write(0x200c, 1, 4);
       dev.raise('msix', 0);
-      expect(pollReadable(efd)).toBe(false);
+      expect(pollReadable(efd.fd)).toBe(false);
       expect(dev.regionRead(0, 0x3000, 4) & 1).toBe(1);
       map.unmap();
       // Disable: count 0 with DATA_NONE|ACTION_TRIGGER.
       dev.setIrqs({ index: 2, action: 'trigger', start: 0, count: 0, data: { type: 'none' } });
       dev.raise('msix', 0);
-      expect(pollReadable(efd)).toBe(false);
+      expect(pollReadable(efd.fd)).toBe(false);
     } finally {
-      libc.sysClose(efd);
+      efd.close();
     }
   });
 
@@ -163,27 +163,27 @@ describe('interrupts through eventfds', () => {
     using dev = openSimDevice('sim:e1000e');
     dev.regionWrite(7, COMMAND, dev.regionRead(7, COMMAND, 2) | 4, 2);
     const efd = eventfd();
-    dev.setIrqs({ index: 1, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', fds: [efd] } });
-    const copy = libc.sysDup(efd);
-    libc.sysClose(efd);
+    dev.setIrqs({ index: 1, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', eventfds: [efd] } });
+    const copy = efd.dup();
+    efd.close();
     dev.raise('msi', 0);
-    expect(pollReadable(copy)).toBe(true);
-    libc.sysClose(copy);
+    expect(pollReadable(copy.fd)).toBe(true);
+    copy.close();
   });
 
   it('automasks INTx until unmasked, and delivers what was pending then', () => {
     using dev = openSimDevice('sim:nvme');
     const efd = eventfd();
     try {
-      dev.setIrqs({ index: 0, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', fds: [efd] } });
+      dev.setIrqs({ index: 0, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', eventfds: [efd] } });
       dev.raise('intx');
-      expect(libc.eventfdConsume(efd)).toBe(1n);
+      expect(efd.consume()).toBe(1n);
       dev.raise('intx');
-      expect(libc.eventfdConsume(efd)).toBe(0n);
+      expect(efd.consume()).toBe(0n);
       dev.setIrqs({ index: 0, action: 'unmask', start: 0, count: 1, data: { type: 'none' } });
-      expect(libc.eventfdConsume(efd)).toBe(1n);
+      expect(efd.consume()).toBe(1n);
     } finally {
-      libc.sysClose(efd);
+      efd.close();
     }
   });
 
@@ -197,7 +197,7 @@ describe('interrupts through eventfds', () => {
           action: 'trigger',
           start: 60,
           count: 10,
-          data: { type: 'eventfd', fds: new Array(10).fill(efd) },
+          data: { type: 'eventfd', eventfds: new Array(10).fill(efd) },
         }),
       ).toThrow(expect.objectContaining({ code: 'EINVAL' }));
       expect(() =>
@@ -212,24 +212,24 @@ describe('interrupts through eventfds', () => {
           action: 'trigger',
           start: 0,
           count: 1,
-          data: { type: 'eventfd', fds: [efd] },
+          data: { type: 'eventfd', eventfds: [efd] },
         }),
       ).toThrow(expect.objectContaining({ code: 'EINVAL' })); // nvme has no MSI
-      dev.setIrqs({ index: 2, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', fds: [efd] } });
+      dev.setIrqs({ index: 2, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', eventfds: [efd] } });
       expect(() =>
         dev.setIrqs({
           index: 0,
           action: 'trigger',
           start: 0,
           count: 1,
-          data: { type: 'eventfd', fds: [efd] },
+          data: { type: 'eventfd', eventfds: [efd] },
         }),
       ).toThrow(/INTx while MSI\/MSI-X is enabled/);
       expect(() =>
         dev.setIrqs({ index: 9, action: 'trigger', start: 0, count: 0, data: { type: 'none' } }),
       ).toThrow(/IRQ index 9/);
     } finally {
-      libc.sysClose(efd);
+      efd.close();
     }
   });
 });
@@ -263,11 +263,11 @@ describe('reset and lifetime', () => {
           action: 'trigger',
           start: 0,
           count: 1,
-          data: { type: 'eventfd', fds: [efd] },
+          data: { type: 'eventfd', eventfds: [efd] },
         });
       const bar = [0, 1, 2, 3, 4, 5].find((i) => (dev.regionInfo(i).flags & 4) !== 0)!;
       dev.regionMmap(bar, 0, 0x1000, RW).unmap();
-      libc.sysClose(efd);
+      efd.close();
       dev.close();
       dev.close(); // idempotent
       expect(() => dev.regionRead(7, 0, 4)).toThrow(expect.objectContaining({ code: 'ERR_VFIO_CLOSED' }));

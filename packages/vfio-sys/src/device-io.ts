@@ -9,6 +9,7 @@
  * All calls are synchronous, like QEMU's MemoryRegionOps: a register access
  * must complete before the dispatcher returns.
  */
+import type { EventFd } from './eventfd.js';
 import type { MappedArea } from './mapped-area.js';
 
 /** Which kind of backend serves the device (what `vfio-ts inspect` prints). */
@@ -73,8 +74,12 @@ export interface VfioIrqSet {
   readonly data:
     | { readonly type: 'none' }
     | { readonly type: 'bool'; readonly values: readonly boolean[] }
-    /** One fd per vector, -1 to detach that vector's eventfd. The caller keeps ownership of the fds. */
-    | { readonly type: 'eventfd'; readonly fds: readonly number[] };
+    /**
+     * One eventfd per vector, null to detach that vector's. The caller keeps
+     * ownership: a backend that keeps a reference takes its own `dup()`, as
+     * the kernel takes its own reference to the file.
+     */
+    | { readonly type: 'eventfd'; readonly eventfds: readonly (EventFd | null)[] };
 }
 
 export type AccessSize = 1 | 2 | 4;

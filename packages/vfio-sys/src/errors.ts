@@ -59,6 +59,13 @@ export class VfioClosedError extends VfioError {
   }
 }
 
+/** A wait (an eventfd, a reply from a peer) did not complete in the time allowed. */
+export class VfioTimeoutError extends VfioError {
+  constructor(message: string, hint?: string) {
+    super('ERR_VFIO_TIMEOUT', message, hint === undefined ? {} : { hint });
+  }
+}
+
 function describeErrno(errno: number): [string, string] {
   const entry = getSystemErrorMap().get(-errno);
   return entry ? [entry[0], entry[1]] : [`E${errno}`, 'unknown error'];

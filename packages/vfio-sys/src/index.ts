@@ -10,7 +10,16 @@ export type {
   VfioIrqSet,
   VfioRegionInfo,
 } from './device-io.js';
-export { SysError, VfioArgumentError, VfioClosedError, VfioDecodeError, VfioError } from './errors.js';
+export {
+  SysError,
+  VfioArgumentError,
+  VfioClosedError,
+  VfioDecodeError,
+  VfioError,
+  VfioTimeoutError,
+} from './errors.js';
+export type { EventFdWatch } from './eventfd.js';
+export { EventFd } from './eventfd.js';
 export type { IommuModel } from './kernel/container.js';
 export { VfioContainer, vfioOpenError } from './kernel/container.js';
 export { KernelVfioDevice } from './kernel/device.js';
@@ -21,12 +30,23 @@ export * as libc from './libc.js';
 export { MappedArea, pendingUnmaps } from './mapped-area.js';
 export {
   AF_UNIX,
+  acceptConnection,
+  bindUnix,
+  connectUnix,
+  listenSocket,
   MSG_CMSG_CLOEXEC,
+  peerCredentials,
   recvWithFds,
+  SOCK_NONBLOCK,
   SOCK_SEQPACKET,
   SOCK_STREAM,
+  SocketReceiver,
+  sendTry,
   sendWithFds,
+  setNonBlocking,
   socketPair,
+  UNIX_PATH_MAX,
+  unixSocket,
 } from './sockets.js';
 export * from './sysfs/discovery.js';
 export * from './uapi/codecs.js';

@@ -5,6 +5,7 @@ import {
   decodeIommuType1Info,
   decodeRegionCapability,
   decodeRegionInfo,
+  EventFd,
   encodeIrqSet,
   VfioDecodeError,
   walkCapabilityChain,
@@ -207,15 +208,44 @@ describe('vfio_iommu_type1_info', () => {
 
 describe('vfio_irq_set', () => {
   it('encodes eventfd, bool and none data with argsz and flags', () => {
+    using efd = EventFd.create();
     const e = encodeIrqSet({
       index: 2,
       action: 'trigger',
       start: 1,
       count: 2,
-      data: { type: 'eventfd', fds: [7, -1] },
+      data: { type: 'eventfd', eventfds: [efd, null] },
     });
+    expect(efd.fd).toBeLessThan(256);
     expect([...e]).toEqual([
-      28, 0, 0, 0, 0x24, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+      28,
+      0,
+      0,
+      0,
+      0x24,
+      0,
+      0,
+      0,
+      2,
+      0,
+      0,
+      0,
+      1,
+      0,
+      0,
+      0,
+      2,
+      0,
+      0,
+      0,
+      efd.fd,
+      0,
+      0,
+      0,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
     ]);
     const b = encodeIrqSet({
       index: 0,

@@ -3,6 +3,7 @@
 
 import { eventfdWait, expectNoLeaksInFile, sleep } from '@vfio-ts/test-support';
 import {
+  EventFd,
   iommuGroupOf,
   type KernelVfioDevice,
   libc,
@@ -184,16 +185,16 @@ describe('edu: DMA through type1, MSI delivery', () => {
   it('delivers an MSI to an eventfd through SET_IRQS, then disables it', async () => {
     using device = openKernelDevice(REFERENCE.edu.bdf);
     busMaster(device);
-    const efd = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+    const efd = EventFd.create();
     try {
       device.setIrqs({
         index: VFIO_PCI_MSI_IRQ_INDEX,
         action: 'trigger',
         start: 0,
         count: 1,
-        data: { type: 'eventfd', fds: [efd] },
+        data: { type: 'eventfd', eventfds: [efd] },
       });
-      expect(libc.eventfdConsume(efd)).toBe(0n);
+      expect(efd.consume()).toBe(0n);
       device.regionWrite(0, 0x60, 1, 4); // edu: raise interrupt
       expect(await eventfdWait(efd)).toBeGreaterThanOrEqual(1n);
       device.regionWrite(0, 0x64, 1, 4); // ack
@@ -205,7 +206,7 @@ describe('edu: DMA through type1, MSI delivery', () => {
         data: { type: 'none' },
       });
     } finally {
-      libc.sysClose(efd);
+      efd.close();
     }
   });
 });
@@ -213,7 +214,7 @@ describe('edu: DMA through type1, MSI delivery', () => {
 describe('edu: INTx, automasked', () => {
   it('signals the eventfd once per interrupt and again only after ACTION_UNMASK', async () => {
     using device = openKernelDevice(REFERENCE.edu.bdf);
-    const efd = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+    const efd = EventFd.create();
     const waitFor = () => eventfdWait(efd);
     try {
       device.setIrqs({
@@ -221,7 +222,7 @@ describe('edu: INTx, automasked', () => {
         action: 'trigger',
         start: 0,
         count: 1,
-        data: { type: 'eventfd', fds: [efd] },
+        data: { type: 'eventfd', eventfds: [efd] },
       });
       device.regionWrite(0, 0x60, 1, 4); // edu: raise (INTx while MSI is off)
       expect(await waitFor()).toBe(1n);
@@ -245,7 +246,7 @@ describe('edu: INTx, automasked', () => {
         data: { type: 'none' },
       });
     } finally {
-      libc.sysClose(efd);
+      efd.close();
     }
   });
 });
@@ -253,14 +254,14 @@ describe('edu: INTx, automasked', () => {
 describe('nvme: MSI-X eventfds and reset', () => {
   it('enables MSI-X vector 0 with an eventfd (a loopback trigger reaches it), then disables it', () => {
     using device = openKernelDevice(REFERENCE.nvme.bdf);
-    const efd = libc.sysEventfd(0, libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+    const efd = EventFd.create();
     try {
       device.setIrqs({
         index: VFIO_PCI_MSIX_IRQ_INDEX,
         action: 'trigger',
         start: 0,
         count: 1,
-        data: { type: 'eventfd', fds: [efd] },
+        data: { type: 'eventfd', eventfds: [efd] },
       });
       // DATA_NONE|TRIGGER fires the vector's eventfd from the kernel: proof it is attached.
       device.setIrqs({
@@ -270,7 +271,7 @@ describe('nvme: MSI-X eventfds and reset', () => {
         count: 1,
         data: { type: 'none' },
       });
-      expect(libc.eventfdConsume(efd)).toBe(1n);
+      expect(efd.consume()).toBe(1n);
       device.setIrqs({
         index: VFIO_PCI_MSIX_IRQ_INDEX,
         action: 'trigger',
@@ -289,7 +290,7 @@ describe('nvme: MSI-X eventfds and reset', () => {
         }),
       ).toThrow(/EINVAL/);
     } finally {
-      libc.sysClose(efd);
+      efd.close();
     }
   });
 

@@ -254,7 +254,7 @@ export function encodeIrqSet(req: VfioIrqSet): Buffer {
         ? VFIO_IRQ_SET_DATA_BOOL
         : VFIO_IRQ_SET_DATA_EVENTFD;
   const dataBytes =
-    data.type === 'none' ? 0 : data.type === 'bool' ? data.values.length : data.fds.length * 4;
+    data.type === 'none' ? 0 : data.type === 'bool' ? data.values.length : data.eventfds.length * 4;
   const argsz = 20 + dataBytes;
   const buf = Buffer.alloc(argsz);
   buf.writeUInt32LE(argsz, 0);
@@ -266,7 +266,8 @@ export function encodeIrqSet(req: VfioIrqSet): Buffer {
     for (const [i, v] of data.values.entries()) buf.writeUInt8(v ? 1 : 0, 20 + i);
   }
   if (data.type === 'eventfd') {
-    for (const [i, fd] of data.fds.entries()) buf.writeInt32LE(fd, 20 + 4 * i);
+    // -1 detaches a vector, as the kernel's vfio_set_trigger reads it.
+    for (const [i, efd] of data.eventfds.entries()) buf.writeInt32LE(efd === null ? -1 : efd.fd, 20 + 4 * i);
   }
   return buf;
 }
