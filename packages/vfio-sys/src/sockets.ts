@@ -203,9 +203,12 @@ export function setNonBlocking(fd: number, on: boolean): void {
  * A reusable receiver for a hot path: one msghdr block allocated once, data
  * received straight into the caller's buffer. `receive` returns the byte
  * count (0: the peer closed), or -errno (EAGAIN on a non-blocking socket is
- * an answer, not an exception). Received fds are appended to `fds`.
+ * an answer, not an exception). Received fds are appended to `fds`; when the
+ * peer sent more than `maxFds`, the kernel dropped the rest and
+ * `fdsTruncated` is true after that call.
  */
 export class SocketReceiver {
+  fdsTruncated = false;
   readonly #block: Buffer;
   readonly #controlLen: number;
   readonly #address: bigint;
@@ -239,7 +242,7 @@ export class SocketReceiver {
       at += Math.ceil(len / 8) * 8;
     }
     fds.push(...got);
-    if (block.readInt32LE(48) & MSG_CTRUNC) return -90; // EMSGSIZE: more fds than allowed; those arrived are in fds
+    this.fdsTruncated = (block.readInt32LE(48) & MSG_CTRUNC) !== 0;
     return n;
   }
 }
