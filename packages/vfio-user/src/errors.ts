@@ -17,6 +17,7 @@ export const EINVAL = 22;
 export const ENOSPC = 28;
 export const ENOTSUP = 95;
 export const ETIMEDOUT = 110;
+export const EAGAIN_ERRNO = 11;
 
 export class VfioUserError extends VfioError {}
 
@@ -35,20 +36,6 @@ export class VfioUserProtocolError extends VfioUserError {
     });
     this.errno = options.errno ?? EINVAL;
     this.fatal = options.fatal ?? false;
-  }
-}
-
-/** The peer answered a request with an error reply (header flag ERROR and an errno). */
-export class VfioUserRemoteError extends VfioUserError {
-  readonly errno: number;
-  readonly command: string;
-
-  constructor(command: string, errno: number, hint?: string) {
-    super('ERR_VFIO_USER_REMOTE', `the vfio-user server refused ${command} with errno ${errno}`, {
-      ...(hint === undefined ? {} : { hint }),
-    });
-    this.errno = errno;
-    this.command = command;
   }
 }
 

@@ -1,5 +1,7 @@
 export type { VfioUserCapabilities } from './capabilities.js';
 export { formatCapabilities, parseCapabilities } from './capabilities.js';
+export type { ClientDmaRegion, VfioUserClientOptions } from './client.js';
+export { openVfioUserDevice, VfioUserDevice } from './client.js';
 export type { IoFdSubRegion, MultiWrite, VfioUserBody, VfioUserHeader, VfioUserMessage } from './codec.js';
 export {
   checkHeaderFlags,
@@ -14,7 +16,8 @@ export {
   VfioUserConnectionError,
   VfioUserError,
   VfioUserProtocolError,
-  VfioUserRemoteError,
   VfioUserSocketPathError,
 } from './errors.js';
 export * from './protocol.js';
+export type { ServerStats, VfioUserServerOptions } from './server.js';
+export { VfioUserServer } from './server.js';
