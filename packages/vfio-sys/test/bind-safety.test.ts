@@ -7,6 +7,7 @@
  */
 import { chmodSync, existsSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { FakeSystem } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
 import {
   BindRefusedError,
@@ -15,7 +16,6 @@ import {
   listIommuGroups,
   unbindFromVfioPci,
 } from '../src/index.js';
-import { FakeSystem } from './fake-system.js';
 
 const AHCI = '0x8086 0x2922 0x010601';
 const NVME = '0x144d 0xa808 0x010802';

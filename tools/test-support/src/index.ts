@@ -1,6 +1,7 @@
 export { eventfdWait, type FdLike, sleep } from './eventfd.js';
 export { failNthCall } from './failing-call.js';
 export { addFakePciDevice, makeFakeSysfs } from './fake-sysfs.js';
+export { type FakeDeviceSpec, FakeSystem } from './fake-system.js';
 export {
   expectNoLeaksInFile,
   isDeviceMapping,

@@ -47,6 +47,8 @@ export interface UnbindOptions extends SysfsOptions {
 
 /** `bindToVfioPci` found reasons not to bind; `hazards` lists each with what to do. */
 export class BindRefusedError extends VfioError {
+  /** The device the bind was asked for. */
+  readonly bdf: string;
   readonly hazards: readonly BindHazard[];
 
   constructor(bdf: string, hazards: readonly BindHazard[]) {
@@ -57,6 +59,7 @@ export class BindRefusedError extends VfioError {
         hint: `${hazards.map((h) => h.hint).join('; ')}; or pass force to bind anyway`,
       },
     );
+    this.bdf = bdf;
     this.hazards = hazards;
   }
 }

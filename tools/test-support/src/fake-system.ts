@@ -1,5 +1,5 @@
 /**
- * A fake machine for the sysfs layer: a directory with `sys/`, `proc/` and
+ * A fake machine for vfio-sys's sysfs layer: a directory with `sys/`, `proc/` and
  * `run/` laid out as on a real host (devices under sys/devices/pci0000:00,
  * linked from bus/pci/devices, kernel/iommu_groups, class/block and
  * class/net; mounts in proc/self/mountinfo, swaps in proc/swaps). `kernel()`
