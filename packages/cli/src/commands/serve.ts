@@ -1,0 +1,89 @@
+/**
+ * `vfio-ts serve <device> --socket <path>`: serves a device over vfio-user
+ * (QEMU's vfio-user-pci, or `vfio-ts ... vfio-user:<path>`) until Ctrl-C or
+ * SIGTERM, which disconnect the client and remove the socket.
+ */
+import type { VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { VfioUserServer } from '@vfio-ts/vfio-user';
+import { type Command, Option } from 'commander';
+import type { DeviceArg } from '../device-arg.js';
+import { UsageError } from '../errors.js';
+import { createOutput } from '../output.js';
+
+interface ServeOptions {
+  socket: string;
+  allowUid: string[];
+  json: boolean;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function parseUid(text: string): number {
+  const uid = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(uid) || uid > 0xfffffffe)
+    throw new UsageError(`--allow-uid ${text} is not a uid`, 'give a numeric user id, e.g. --allow-uid 1000');
+  return uid;
+}
+
+/** Serves `device` on `socket` until one of `signals` arrives; resolves after cleanup. */
+export async function serveUntilSignal(
+  device: VfioDeviceIo,
+  socket: string,
+  options: { allowUids: number[]; log: (line: string) => void; ready: (server: VfioUserServer) => void },
+  signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'],
+): Promise<NodeJS.Signals> {
+  const server = VfioUserServer.listen(device, socket, { allowUids: options.allowUids, log: options.log });
+  try {
+    options.ready(server);
+    return await new Promise<NodeJS.Signals>((resolve) => {
+      const handlers = signals.map((s) => {
+        const h = () => {
+          for (const [sig, fn] of handlers) process.off(sig, fn);
+          resolve(s);
+        };
+        process.on(s, h);
+        return [s, h] as const;
+      });
+    });
+  } finally {
+    server.close();
+  }
+}
+
+export function registerServe(
+  program: Command,
+  stdout: NodeJS.WriteStream,
+  stderr: NodeJS.WriteStream,
+  parse: (text: string, cmd: Command) => DeviceArg,
+): void {
+  program
+    .command('serve')
+    .description('serve a device over vfio-user (QEMU vfio-user-pci, or vfio-user:<socket>) until Ctrl-C')
+    .argument('<device>', 'sim:<name>, sim:<path>.json (what vfio-ts can open)')
+    .requiredOption('--socket <path>', 'Unix socket to listen on (created 0600; a stale socket is replaced)')
+    .addOption(
+      new Option('--allow-uid <uid>', 'also accept clients running as this uid (repeatable)')
+        .default([])
+        .argParser(collect),
+    )
+    .action(async (text: string, _opts: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals() as ServeOptions;
+      const out = createOutput({ json: opts.json, stdout });
+      const allowUids = opts.allowUid.map(parseUid);
+      const arg = parse(text, cmd);
+      const device = arg.open();
+      try {
+        const signal = await serveUntilSignal(device, opts.socket, {
+          allowUids,
+          log: (line) => stderr.write(`vfio-ts serve: ${line}\n`),
+          ready: (server) => {
+            if (out.json) out.document({ device: arg.name, socket: server.socketPath, listening: true });
+            else out.line(`serving ${arg.name} on ${server.socketPath} (Ctrl-C to stop)`);
+          },
+        });
+        stderr.write(`vfio-ts serve: ${signal}: client disconnected, socket removed\n`);
+      } finally {
+        device.close();
+      }
+    });
+}
