@@ -11,7 +11,7 @@ import { MemoryError } from './errors.js';
 import { type FlatRange, FlatView, flatViewRoot } from './flatview.js';
 import { type AccessValue, dispatchRead, dispatchWrite } from './ops.js';
 import type { MemoryRegion, RamDeviceMemory } from './region.js';
-import { changesSince, observeTopology, topologyVersion, unobserveTopology } from './transaction.js';
+import { type ChangeReach, observeTopology, type TopologyChange } from './transaction.js';
 
 export type AccessSize = 1 | 2 | 4;
 export type AddressSpaceKind = 'memory' | 'io';
@@ -46,10 +46,18 @@ export class AddressSpace implements Disposable {
   readonly name: string;
   readonly kind: AddressSpaceKind;
   #view: FlatView | null = null;
+  /** Bumped by each change that may show in this view; the view is current while they match. */
+  #version = 0;
   #viewVersion = -1;
+  /** The changes since the view was rendered, to patch it; null when only a full render will do. */
+  #changes: TopologyChange[] | null = [];
+  /** A change arrived since the listeners were last told. */
+  #uncommitted = false;
+  /** The view the listeners were last told about. */
+  #toldView: FlatView | null = null;
   #listeners: MemoryListener[] = [];
   #destroyed = false;
-  readonly #observer = { topologyCommitted: () => this.#commit() };
+  readonly #unobserve: () => void;
 
   constructor(root: MemoryRegion, name: string, options: { kind?: AddressSpaceKind } = {}) {
     if (root.destroyed)
@@ -60,19 +68,33 @@ export class AddressSpace implements Disposable {
     this.root = root;
     this.name = name;
     this.kind = options.kind ?? 'memory';
+    this.#unobserve = observeTopology({
+      root,
+      topologyChanged: (change, reach) => this.#noteChange(change, reach),
+      topologyCommitted: () => {
+        if (this.#uncommitted && this.#listeners.length > 0) this.#commit();
+      },
+    });
+  }
+
+  #noteChange(change: TopologyChange, reach: ChangeReach): void {
+    this.#version++;
+    this.#uncommitted = true;
+    if (this.#changes === null) return;
+    // Past 16 windows a full render is cheaper than patching (FlatView.patched agrees).
+    if (reach === 'anywhere' || this.#changes.length >= 16) this.#changes = null;
+    else this.#changes.push(change);
   }
 
   /** The current FlatView (rebuilt if the tree changed since the last one). */
   flatView(): FlatView {
     if (this.#destroyed)
       throw new MemoryError('ERR_MEMORY_DESTROYED', `address space '${this.name}' is destroyed`);
-    const version = topologyVersion();
-    if (this.#view === null || this.#viewVersion !== version) {
-      const patched = this.#view
-        ? FlatView.patched(this.#view, this.root, changesSince(this.#viewVersion))
-        : null;
+    if (this.#view === null || this.#viewVersion !== this.#version) {
+      const patched = this.#view ? FlatView.patched(this.#view, this.root, this.#changes) : null;
       this.#view = patched ?? new FlatView(flatViewRoot(this.root));
-      this.#viewVersion = version;
+      this.#viewVersion = this.#version;
+      this.#changes = [];
     }
     return this.#view;
   }
@@ -82,7 +104,7 @@ export class AddressSpace implements Disposable {
     // mapped device area in the current view, no dispatch. `>>> 0` rejects
     // fractional, negative and >= 2^32 offsets in one comparison.
     const view = this.#view;
-    if (view !== null && this.#viewVersion === topologyVersion() && addr <= MAX_ADDR) {
+    if (view !== null && this.#viewVersion === this.#version && addr <= MAX_ADDR) {
       const r = view.lookup(addr);
       if (r !== undefined && addr + size <= r.end) {
         const memory = r.region.memory;
@@ -200,7 +222,12 @@ export class AddressSpace implements Disposable {
   /** Adds a listener; it is told regionAdd for every current range at once. Returns the remover. */
   addListener(listener: MemoryListener): () => void {
     const view = this.flatView();
-    if (this.#listeners.length === 0) observeTopology(this.#observer);
+    if (this.#listeners.length === 0) {
+      this.#uncommitted = false;
+      this.#toldView = view;
+    } else if (this.#uncommitted) {
+      this.#commit(); // bring the others up to date first, so they and the new one agree on the view
+    }
     this.#listeners.push(listener);
     for (const r of view.ranges) listener.regionAdd?.(r);
     listener.commit?.();
@@ -208,13 +235,12 @@ export class AddressSpace implements Disposable {
       const i = this.#listeners.indexOf(listener);
       if (i < 0) return;
       this.#listeners.splice(i, 1);
-      if (this.#listeners.length === 0) unobserveTopology(this.#observer);
     };
   }
 
   destroy(): void {
     if (this.#destroyed) return;
-    unobserveTopology(this.#observer);
+    this.#unobserve();
     this.#listeners = [];
     this.#view = null;
     this.#destroyed = true;
@@ -225,8 +251,11 @@ export class AddressSpace implements Disposable {
   }
 
   #commit(): void {
-    const old = this.#view;
+    // Diff against what the listeners last saw: an access inside the transaction may have re-rendered already.
+    const old = this.#toldView;
     const view = this.flatView();
+    this.#uncommitted = false;
+    this.#toldView = view;
     if (old === view) return;
     // Both views are sorted by address: one merge-like pass finds what went and what came.
     const removed: FlatRange[] = [];
