@@ -1,4 +1,7 @@
 import { run } from './program.js';
+import { guardStdout } from './stdout-guard.js';
+
+guardStdout(process.stdout, process.stderr, (code) => process.exit(code));
 
 run(process.argv.slice(2)).then(
   (code) => {

@@ -1,4 +1,4 @@
-/** Human output: aligned tables, colour only on a TTY and never with NO_COLOR. */
+/** Human output: aligned tables; colour as FORCE_COLOR, NO_COLOR and the TTY say (see `colorEnabled`). */
 import Table from 'cli-table3';
 import pc from 'picocolors';
 
@@ -11,8 +11,25 @@ export interface Output {
   document(value: unknown): void;
 }
 
-export function createOutput(options: { json: boolean; stdout: NodeJS.WriteStream }): Output {
-  const color = options.stdout.isTTY === true && !('NO_COLOR' in process.env);
+/**
+ * Colour or not: FORCE_COLOR set to anything but `0`/`false` forces it on
+ * (and `0`/`false` off), even into a pipe; otherwise a non-empty NO_COLOR
+ * turns it off (no-color.org: an empty NO_COLOR does not count); otherwise
+ * only on a TTY.
+ */
+export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined && force !== '') return force !== '0' && force !== 'false';
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  return stream.isTTY === true;
+}
+
+export function createOutput(options: {
+  json: boolean;
+  stdout: NodeJS.WriteStream;
+  env?: NodeJS.ProcessEnv;
+}): Output {
+  const color = colorEnabled(options.stdout, options.env);
   const colors = pc.createColors(color);
   const write = (text: string) => options.stdout.write(`${text}\n`);
   return {

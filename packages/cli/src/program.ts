@@ -1,17 +1,25 @@
 /** The `vfio-ts` command line: parsing, backend choice, composition, printing. */
 import { formatMtree } from '@vfio-ts/memory-core';
-import { bindToVfioPci, unbindFromVfioPci } from '@vfio-ts/vfio-sys';
+import { DEFAULT_SYSFS_ROOT, type SysfsOptions } from '@vfio-ts/vfio-sys';
 import { Command, CommanderError, Option } from 'commander';
-import { type AccessTarget, parseAccess, readRegister, writeRegister } from './commands/access.js';
+import {
+  type AccessTarget,
+  parseAccess,
+  parseWriteValue,
+  readRegister,
+  writeRegister,
+} from './commands/access.js';
 import { bench } from './commands/bench.js';
+import { bind, unbind } from './commands/bind.js';
 import { inspectReport, printInspect } from './commands/inspect.js';
 import { list } from './commands/list.js';
+import { registerServe } from './commands/serve.js';
 import { parseDeviceArg } from './device-arg.js';
 import { parseDeviceOptions } from './device-options.js';
-import { describeError, EXIT_OK, EXIT_USAGE, exitCodeOf, UsageError } from './errors.js';
+import { describeError, EXIT_OK, errorReport, exitCodeOf, UsageError } from './errors.js';
 import { hex } from './numbers.js';
 import { createOutput, type Output } from './output.js';
-import { withRealized } from './realize.js';
+import { withRealized, withRealizedAsync } from './realize.js';
 import { startTracing } from './trace-printer.js';
 import { VERSION } from './version.js';
 
@@ -20,6 +28,7 @@ interface GlobalOptions {
   json: boolean;
   option: string[];
   debug: boolean;
+  sysfsRoot?: string;
 }
 
 export interface RunContext {
@@ -34,15 +43,31 @@ function setup(cmd: Command, ctx: RunContext): { g: GlobalOptions; out: Output }
   return { g, out: createOutput({ json: g.json, stdout: ctx.stdout }) };
 }
 
-function device(text: string, g: GlobalOptions) {
-  const opts = parseDeviceOptions(g.option);
-  return { arg: parseDeviceArg(text, opts.sim), pci: opts.pci };
+/** The one sysfs root every command that reads or writes sysfs uses. */
+function sysfsOptions(g: GlobalOptions): SysfsOptions {
+  return g.sysfsRoot === undefined ? {} : { sysfsRoot: g.sysfsRoot };
 }
 
-function requireRoot(action: string): void {
+function device(text: string, g: GlobalOptions) {
+  const opts = parseDeviceOptions(g.option);
+  return { arg: parseDeviceArg(text, opts.sim, sysfsOptions(g)), pci: opts.pci };
+}
+
+/** Writing the real /sys needs root; a fake tree (--sysfs-root) is the user's own. */
+function requireRoot(action: string, sysfs: SysfsOptions): void {
+  if ((sysfs.sysfsRoot ?? DEFAULT_SYSFS_ROOT) !== DEFAULT_SYSFS_ROOT) return;
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new UsageError(`${action} needs root (it writes to /sys/bus/pci)`, 'run it with sudo');
   }
+}
+
+const DEVICE_HELP = 'PCI address (0000:01:00.0), sim:<name>, sim:<path>.json or vfio-user:<socket>';
+
+/** bind/unbind act on kernel devices only. */
+function kernelAddress(action: string, text: string): string {
+  const arg = parseDeviceArg(text);
+  if (arg.backend !== 'kernel') throw new UsageError(`${action} takes a PCI address, not ${text}`);
+  return arg.name;
 }
 
 export function buildProgram(ctx: RunContext): Command {
@@ -50,7 +75,7 @@ export function buildProgram(ctx: RunContext): Command {
     .description(
       'Inspect and drive VFIO devices: kernel (/dev/vfio), simulated (sim:<name>) or, later, vfio-user.',
     )
-    .version(VERSION, '--version')
+    .version(VERSION, '-V, --version', "print vfio-ts's version")
     .addOption(
       new Option(
         '--trace <pattern>',
@@ -69,7 +94,19 @@ export function buildProgram(ctx: RunContext): Command {
         .argParser(collect),
     )
     .option('--debug', 'show stack traces on errors', false)
-    .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
+    .addOption(
+      new Option(
+        '--sysfs-root <dir>',
+        'sysfs tree to read and write instead of /sys (procfs and /run are read beside it: <dir>/../proc, <dir>/../run)',
+      ).env('VFIO_TS_SYSFS_ROOT'),
+    )
+    .configureOutput({
+      writeOut: (s) => ctx.stdout.write(s),
+      // With --json a parse error is reported by run() as one JSON document, so commander stays quiet.
+      writeErr: (s) => {
+        if ((program.opts() as Partial<GlobalOptions>).json !== true) ctx.stderr.write(s);
+      },
+    })
     .exitOverride()
     .showHelpAfterError('(see --help)');
 
@@ -78,16 +115,14 @@ export function buildProgram(ctx: RunContext): Command {
     .description('IOMMU groups with their devices, and whether each group is viable for VFIO')
     .option('--all', 'include devices not bound to vfio-pci', false)
     .action((opts: { all: boolean }, cmd: Command) => {
-      const { out } = setup(cmd, ctx);
-      // VFIO_TS_SYSFS_ROOT points discovery at another sysfs tree (tests, chroots).
-      const sysfsRoot = process.env.VFIO_TS_SYSFS_ROOT;
-      list(out, sysfsRoot ? { all: opts.all, sysfsRoot } : { all: opts.all });
+      const { g, out } = setup(cmd, ctx);
+      list(out, { all: opts.all, warn: (line) => ctx.stderr.write(`${line}\n`), ...sysfsOptions(g) });
     });
 
   program
     .command('inspect')
     .description('device info, regions, IRQs, MSI-X, BARs and quirks of a realized device')
-    .argument('<device>', 'PCI address, sim:<name>, sim:<path>.json or vfio-user:<socket>')
+    .argument('<device>', DEVICE_HELP)
     .action((text: string, _opts: unknown, cmd: Command) => {
       const { g, out } = setup(cmd, ctx);
       const { arg, pci } = device(text, g);
@@ -99,7 +134,7 @@ export function buildProgram(ctx: RunContext): Command {
   program
     .command('mtree')
     .description("the realized device in its PCI address spaces, as QEMU's info mtree")
-    .argument('<device>')
+    .argument('<device>', DEVICE_HELP)
     .option('-f, --flat', 'flat view (info mtree -f)', false)
     .option('-D, --disabled', 'show disabled regions too', false)
     .action((text: string, opts: { flat: boolean; disabled: boolean }, cmd: Command) => {
@@ -120,7 +155,7 @@ export function buildProgram(ctx: RunContext): Command {
           ? 'read one register through the memory tree'
           : 'write one register through the memory tree',
       )
-      .argument('<device>')
+      .argument('<device>', DEVICE_HELP)
       .argument('<bar>', 'BAR index, 0-5')
       .argument('<offset>', 'offset in the BAR (decimal or 0x hex)');
     if (name === 'write') cmd.argument('<value>', 'value (decimal or 0x hex)');
@@ -132,15 +167,17 @@ export function buildProgram(ctx: RunContext): Command {
         const opts = c.opts() as { size: string; slow: boolean };
         const [text, barText, offsetText, valueText] = args as string[];
         const { g, out } = setup(c, ctx);
+        // Every argument is checked before the device is opened: a typo must not touch hardware.
         const target: AccessTarget = parseAccess(barText!, offsetText!, opts.size);
+        const value = name === 'write' ? parseWriteValue(valueText!, target.size) : null;
         const { arg, pci } = device(text!, g);
         const options = opts.slow ? { ...pci, 'x-no-mmap': true } : pci;
         const result = withRealized(arg, options, (dev) =>
-          name === 'read' ? readRegister(dev, target) : writeRegister(dev, target, valueText!),
+          value === null ? readRegister(dev, target) : writeRegister(dev, target, value),
         );
         // 64-bit values go out as decimal strings (JSON numbers lose precision above 2^53).
-        const value = target.size === 8 ? result.value.toString() : Number(result.value);
-        if (out.json) out.document({ value, path: result.path, region: result.region });
+        const shown = target.size === 8 ? result.value.toString() : Number(result.value);
+        if (out.json) out.document({ value: shown, path: result.path, region: result.region });
         else
           out.line(
             `${name === 'read' ? '' : 'wrote '}${hex(result.value, target.size * 2)}  (${result.path} path, ${result.region})`,
@@ -153,51 +190,76 @@ export function buildProgram(ctx: RunContext): Command {
   program
     .command('bench')
     .description('fast-path (mapped) vs slow-path register reads on a device: ns per access and the ratio')
-    .argument('<device>')
+    .argument('<device>', DEVICE_HELP)
     .option('--iterations <n>', 'fast-path reads to time (the slow path does 1/20 as many)', '1000000')
-    .action((text: string, opts: { iterations: string }, cmd: Command) => {
+    .action(async (text: string, opts: { iterations: string }, cmd: Command) => {
       const { g, out } = setup(cmd, ctx);
-      const { arg, pci } = device(text, g);
       const iterations = Number(opts.iterations);
       if (!Number.isSafeInteger(iterations) || iterations < 1000)
         throw new UsageError(`--iterations ${opts.iterations} must be an integer >= 1000`);
-      const r = withRealized(arg, pci, (dev) =>
-        bench(dev, { iterations, progress: !out.json && ctx.stderr.isTTY === true }),
-      );
+      const { arg, pci } = device(text, g);
+      // Ctrl-C stops the loop at the next chunk; the device is torn down and the cursor given back.
+      const interrupt = new AbortController();
+      const onSigint = () => interrupt.abort();
+      process.once('SIGINT', onSigint);
+      let r: Awaited<ReturnType<typeof bench>>;
+      try {
+        r = await withRealizedAsync(arg, pci, (dev) =>
+          bench(dev, {
+            iterations,
+            progress: !out.json && ctx.stderr.isTTY === true ? ctx.stderr : null,
+            signal: interrupt.signal,
+          }),
+        );
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
       if (out.json) out.document(r);
       else {
         out.table(
-          ['path', 'ns/read', 'register'],
+          ['path', 'ns/read', 'register', 'region'],
           [
-            ['fast (mapped)', r.fastNs.toFixed(1), `BAR ${r.bar} +${hex(r.offset)}`],
-            ['slow (device)', r.slowNs.toFixed(1), `BAR ${r.bar} +${hex(r.offset)}`],
+            ['fast (mapped)', r.fastNs.toFixed(1), `BAR ${r.bar} +${hex(r.offset)}`, r.fastRegion],
+            ['slow (device)', r.slowNs.toFixed(1), `BAR ${r.bar} +${hex(r.offset)}`, r.slowRegion],
           ],
         );
         out.line(`ratio slow/fast: ${r.ratio.toFixed(1)}x`);
       }
     });
 
-  for (const name of ['bind', 'unbind'] as const) {
-    program
-      .command(name)
-      .description(
-        name === 'bind'
-          ? 'bind a PCI device to vfio-pci (driver_override)'
-          : 'unbind a PCI device from vfio-pci and let the kernel reprobe it',
-      )
-      .argument('<bdf>')
-      .option('--force', 'bind even if the device drives a network interface that is up', false)
-      .action((bdf: string, opts: { force: boolean }, cmd: Command) => {
-        const { out } = setup(cmd, ctx);
-        const arg = parseDeviceArg(bdf);
-        if (arg.backend !== 'kernel') throw new UsageError(`${name} takes a PCI address, not ${bdf}`);
-        requireRoot(name);
-        const change =
-          name === 'bind' ? bindToVfioPci(arg.name, { force: opts.force }) : unbindFromVfioPci(arg.name);
-        if (out.json) out.document(change);
-        else out.line(`${change.bdf}: ${change.from ?? 'no driver'} -> ${change.to ?? 'kernel default'}`);
-      });
-  }
+  program
+    .command('bind')
+    .description('bind a PCI device to vfio-pci (driver_override), refusing when that would hurt the host')
+    .argument('<bdf>', 'PCI address of the device, e.g. 0000:01:00.0')
+    .option(
+      '--force',
+      'bind even though a safety check failed (a mounted filesystem or active swap on it, a network interface up, no IOMMU group, a group shared with host drivers); the result is still checked',
+      false,
+    )
+    .option('--group', "bind every device of the device's IOMMU group (each checked the same way)", false)
+    .action((bdf: string, opts: { force: boolean; group: boolean }, cmd: Command) => {
+      const { g, out } = setup(cmd, ctx);
+      const sysfs = sysfsOptions(g);
+      requireRoot('bind', sysfs);
+      bind(out, kernelAddress('bind', bdf), { ...sysfs, force: opts.force, group: opts.group });
+    });
+
+  program
+    .command('unbind')
+    .description('give a PCI device back from vfio-pci to the driver it had before bind')
+    .argument('<bdf>', 'PCI address of the device, e.g. 0000:01:00.0')
+    .option(
+      '--force',
+      'unbind even while a process holds the device open through /dev/vfio (the kernel then waits until it lets go)',
+      false,
+    )
+    .action((bdf: string, opts: { force: boolean }, cmd: Command) => {
+      const { g, out } = setup(cmd, ctx);
+      const sysfs = sysfsOptions(g);
+      requireRoot('unbind', sysfs);
+      unbind(out, kernelAddress('unbind', bdf), { ...sysfs, force: opts.force });
+    });
+  registerServe(program, ctx.stdout, ctx.stderr, (text, cmd) => device(text, setup(cmd, ctx).g).arg);
   return program;
 }
 
@@ -207,22 +269,28 @@ export async function run(
   ctx: RunContext = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
   const program = buildProgram(ctx);
-  const traceIndex = argv.indexOf('--trace');
-  const patterns: string[] = [];
-  for (let i = 0; i < argv.length; i++) if (argv[i] === '--trace' && argv[i + 1]) patterns.push(argv[i + 1]!);
-  for (const a of argv) if (a.startsWith('--trace=')) patterns.push(a.slice(8));
-  const stop = startTracing(traceIndex >= 0 || patterns.length > 0 ? patterns : [], (line) =>
-    ctx.stderr.write(`${line}\n`),
-  );
+  let stopTracing = () => {};
+  // Tracing starts once the arguments parsed (commander is the one parser of --trace), before the action runs.
+  program.hook('preAction', (_program, action) => {
+    const { trace } = action.optsWithGlobals() as GlobalOptions;
+    stopTracing = startTracing(trace, (line) => ctx.stderr.write(`${line}\n`));
+  });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT_OK;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    ctx.stderr.write(`vfio-ts: ${describeError(err)}\n`);
-    if (argv.includes('--debug') && err instanceof Error && err.stack) ctx.stderr.write(`${err.stack}\n`);
-    return exitCodeOf(err);
+    const code = exitCodeOf(err);
+    if (code === EXIT_OK) return code; // --help, --version
+    const g = program.opts() as GlobalOptions;
+    if (err instanceof CommanderError && !g.json) return code; // commander has said it already
+    if (g.json) {
+      ctx.stdout.write(`${JSON.stringify({ error: errorReport(err) }, null, 2)}\n`);
+    } else {
+      ctx.stderr.write(`vfio-ts: ${describeError(err)}\n`);
+      if (g.debug && err instanceof Error && err.stack) ctx.stderr.write(`${err.stack}\n`);
+    }
+    return code;
   } finally {
-    stop();
+    stopTracing();
   }
 }

@@ -2,17 +2,34 @@
 import { VfioPciDevice, type VfioPciOptions } from '@vfio-ts/pci-vfio';
 import type { DeviceArg } from './device-arg.js';
 
-export function withRealized<T>(arg: DeviceArg, options: VfioPciOptions, fn: (dev: VfioPciDevice) => T): T {
+function realize(arg: DeviceArg, options: VfioPciOptions): VfioPciDevice {
   const io = arg.open();
-  let dev: VfioPciDevice;
   try {
-    dev = VfioPciDevice.realize(io, arg.name, options);
+    return VfioPciDevice.realize(io, arg.name, options);
   } catch (err) {
     io.close();
     throw err;
   }
+}
+
+export function withRealized<T>(arg: DeviceArg, options: VfioPciOptions, fn: (dev: VfioPciDevice) => T): T {
+  const dev = realize(arg, options);
   try {
     return fn(dev);
+  } finally {
+    dev.teardown();
+  }
+}
+
+/** As `withRealized`, for work that awaits (the device is torn down when the promise settles). */
+export async function withRealizedAsync<T>(
+  arg: DeviceArg,
+  options: VfioPciOptions,
+  fn: (dev: VfioPciDevice) => Promise<T>,
+): Promise<T> {
+  const dev = realize(arg, options);
+  try {
+    return await fn(dev);
   } finally {
     dev.teardown();
   }

@@ -3,23 +3,15 @@
  * built-in model. Kernel paths (list, inspect and read on real devices) are
  * exercised by the VM tier; here `list` runs against a fake sysfs.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { addFakePciDevice, makeFakeSysfs } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
-
-const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+import { cli as run } from './run-cli.js';
 
 function cli(args: string[], env: Record<string, string> = {}, uid?: number) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', ...env },
-    ...(uid === undefined ? {} : { uid, gid: uid }),
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return run(args, env, uid === undefined ? {} : { uid, gid: uid });
 }
 
 const MODELS = {
@@ -258,7 +250,7 @@ describe('bad input: exit 2 and a precise message', () => {
       ['write', 'sim:nvme', '0', '0', '0x1ff', '--size', '1'],
       /value 0x1ff does not fit a 1-byte access/,
     ],
-    ['vfio-user', ['inspect', 'vfio-user:/tmp/s'], /not yet supported/],
+    ['vfio-user without a socket', ['inspect', 'vfio-user:'], /"vfio-user:" names no socket/],
     [
       'bad relocation',
       ['--option', 'x-msix-relocation=bar9', 'inspect', 'sim:nvme'],
@@ -332,6 +324,7 @@ describe('list', () => {
         group: 3,
         viable: true,
         devices: [{ bdf: '0000:00:03.0', vendor: 0x1b36, device: 0x10, class: 0x010802, driver: 'vfio-pci' }],
+        vanished: [],
       },
       {
         group: 4,
@@ -339,6 +332,7 @@ describe('list', () => {
         devices: [
           { bdf: '0000:00:04.1', vendor: 0x8086, device: 0x10d3, class: 0x020000, driver: 'vfio-pci' },
         ],
+        vanished: [],
       },
     ]);
     const all = JSON.parse(cli(['list', '--all', '--json'], env).stdout);

@@ -20,6 +20,14 @@ export function parseAccess(barText: string, offsetText: string, sizeText: strin
   return { bar, offset: parseInteger(offsetText, 'offset'), size: size as Size };
 }
 
+/** The value of a `write`, checked against the access size before any device is opened (a typo must not reach hardware). */
+export function parseWriteValue(valueText: string, size: Size): bigint {
+  const value = parseBigInteger(valueText, 'value');
+  if (value >= 1n << BigInt(8 * size))
+    throw new UsageError(`value ${valueText} does not fit a ${size}-byte access`);
+  return value;
+}
+
 /** Checks the target against the realized BAR; returns its absolute address and address space. */
 function locate(dev: VfioPciDevice, t: AccessTarget) {
   const bar = dev.bar(t.bar);
@@ -56,11 +64,8 @@ export function readRegister(dev: VfioPciDevice, t: AccessTarget) {
   return { value, path, region };
 }
 
-export function writeRegister(dev: VfioPciDevice, t: AccessTarget, valueText: string) {
+export function writeRegister(dev: VfioPciDevice, t: AccessTarget, value: bigint) {
   const { as, address, path, region } = locate(dev, t);
-  const value = parseBigInteger(valueText, 'value');
-  if (value >= 1n << BigInt(8 * t.size))
-    throw new UsageError(`value ${valueText} does not fit a ${t.size}-byte access`);
   if (t.size === 8) as.write64(address, value);
   else as.write(address, Number(value), t.size);
   return { value, path, region };

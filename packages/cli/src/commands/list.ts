@@ -3,8 +3,18 @@ import { listIommuGroups, type SysfsOptions } from '@vfio-ts/vfio-sys';
 import { hex } from '../numbers.js';
 import type { Output } from '../output.js';
 
-export function list(out: Output, options: { all: boolean } & SysfsOptions): void {
-  const groups = listIommuGroups(options)
+export function list(
+  out: Output,
+  options: { all: boolean; warn: (line: string) => void } & SysfsOptions,
+): void {
+  const all = listIommuGroups(options);
+  // A device can disappear between reading a group and reading the device (hot unplug): say so, list the rest.
+  for (const g of all)
+    for (const bdf of g.vanished)
+      options.warn(
+        `vfio-ts: warning: ${bdf} in IOMMU group ${g.group} vanished while listing (hot-unplugged?)`,
+      );
+  const groups = all
     .map((g) => ({
       ...g,
       devices: options.all ? g.devices : g.devices.filter((d) => d.driver === 'vfio-pci'),
@@ -21,13 +31,14 @@ export function list(out: Output, options: { all: boolean } & SysfsOptions): voi
         class: d.classCode,
         driver: d.driver,
       })),
+      vanished: g.vanished,
     })),
   };
   if (out.json) {
     out.document(doc);
     return;
   }
-  if (listIommuGroups(options).length === 0) {
+  if (all.length === 0) {
     out.line('No IOMMU groups on this machine: the IOMMU is off or absent, so VFIO has no devices to offer.');
     out.line(
       'Enable it (intel_iommu=on / amd_iommu=on), or try a simulated device: vfio-ts inspect sim:nvme',

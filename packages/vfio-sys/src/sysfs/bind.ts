@@ -64,11 +64,11 @@ export class BindRefusedError extends VfioError {
   }
 }
 
-/** The real write: O_WRONLY without O_CREAT (sysfs attributes exist or the write is wrong), one write(2). */
+/** The real write, as `echo v > attr`: O_WRONLY|O_TRUNC but no O_CREAT (an attribute that is not there is an error), one write(2). */
 export function writeSysfsAttribute(path: string, value: string): void {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_WRONLY);
+    fd = openSync(path, constants.O_WRONLY | constants.O_TRUNC);
   } catch (err) {
     throw sysfsWriteError(path, value, err);
   }
