@@ -1,3 +1,5 @@
+export type { CapturedDevice, CapturedIrq, CapturedRegion } from './builtins/captures.js';
+export { deviceCaptures } from './builtins/captures.js';
 export { builtinModels } from './builtins/index.js';
 export type { RegisterHandlers } from './builtins/registers.js';
 export { register32 } from './builtins/registers.js';

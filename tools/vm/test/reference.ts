@@ -1,7 +1,22 @@
-// Facts about QEMU 7.2's devices under Linux 6.1 vfio-pci, copied from the
-// reference captures (shared/reference/devices/<name>/vfio.json; ivshmem is
-// ivshmem-plain), taken in the same guest layout as the VM tier's. Region
-// offsets are index << 40.
+// Facts about QEMU 7.2's devices under Linux 6.1 vfio-pci, derived from
+// plugin-host's captures (its one copy of shared/reference/devices; ivshmem is
+// ivshmem-plain there) at the addresses the VM tier's guest gives the devices
+// (src/devices.ts, the layout the captures were taken in). Region offsets are
+// index << 40.
+import { type CapturedDevice, deviceCaptures } from '@vfio-ts/plugin-host';
+import {
+  findPciCapability,
+  PCI_CAP_ID_MSIX,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_QSIZE,
+  PCI_MSIX_PBA,
+  PCI_MSIX_PBA_BIR,
+  PCI_MSIX_TABLE,
+  PCI_MSIX_TABLE_BIR,
+  VFIO_REGION_INFO_CAP_MSIX_MAPPABLE,
+} from '@vfio-ts/vfio-sys';
+import { guestDevice } from '../src/devices.js';
+
 export interface RegionFact {
   readonly index: number;
   readonly flags: number;
@@ -19,6 +34,7 @@ export interface DeviceFact {
   readonly deviceFlags: number;
   readonly numRegions: number;
   readonly numIrqs: number;
+  /** The regions whose info the kernel gives (the VGA region's EINVAL is the sim tests' to check). */
   readonly regions: readonly RegionFact[];
   readonly irqs: readonly (IrqFact | { readonly index: number; readonly errno: 'EINVAL' })[];
   readonly msix: {
@@ -28,130 +44,50 @@ export interface DeviceFact {
     readonly entries: number;
   } | null;
 }
+
+/** Where the MSI-X capability in `config` puts the table and PBA, or null without one. */
+function msixPlacement(config: Buffer): DeviceFact['msix'] {
+  const cap = findPciCapability(config, PCI_CAP_ID_MSIX);
+  if (cap === undefined) return null;
+  const table = config.readUInt32LE(cap + PCI_MSIX_TABLE);
+  const pba = config.readUInt32LE(cap + PCI_MSIX_PBA);
+  return {
+    bar: table & PCI_MSIX_TABLE_BIR,
+    tableOffset: table - (table & PCI_MSIX_TABLE_BIR),
+    pbaOffset: pba - (pba & PCI_MSIX_PBA_BIR),
+    entries: (config.readUInt16LE(cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_QSIZE) + 1,
+  };
+}
+
+function fact(guestName: string, capture: CapturedDevice): DeviceFact {
+  const config = Buffer.from(capture.configHex, 'hex');
+  return {
+    bdf: guestDevice(guestName).bdf,
+    vendorDevice: config.readUInt32LE(0),
+    deviceFlags: capture.deviceFlags,
+    numRegions: capture.numRegions,
+    numIrqs: capture.numIrqs,
+    regions: capture.regions
+      .filter((r) => r.error === undefined)
+      .map((r) => ({
+        index: r.index,
+        flags: r.flags,
+        size: r.size,
+        caps: r.msixMappable ? [VFIO_REGION_INFO_CAP_MSIX_MAPPABLE] : [],
+      })),
+    irqs: capture.irqs.map((q) =>
+      q.flags === null
+        ? { index: q.index, errno: 'EINVAL' as const }
+        : { index: q.index, flags: q.flags, count: q.count },
+    ),
+    msix: msixPlacement(config),
+  };
+}
+
 export const REFERENCE: Record<'nvme' | 'e1000e' | 'virtio-net' | 'edu' | 'ivshmem', DeviceFact> = {
-  nvme: {
-    bdf: '0000:00:03.0',
-    vendorDevice: 0x00101b36,
-    deviceFlags: 3,
-    numRegions: 9,
-    numIrqs: 5,
-    regions: [
-      { index: 0, flags: 15, size: 0x4000, caps: [3] },
-      { index: 1, flags: 0, size: 0x0, caps: [] },
-      { index: 2, flags: 0, size: 0x0, caps: [] },
-      { index: 3, flags: 0, size: 0x0, caps: [] },
-      { index: 4, flags: 0, size: 0x0, caps: [] },
-      { index: 5, flags: 0, size: 0x0, caps: [] },
-      { index: 6, flags: 0, size: 0x0, caps: [] },
-      { index: 7, flags: 3, size: 0x1000, caps: [] },
-    ],
-    irqs: [
-      { index: 0, flags: 7, count: 1 },
-      { index: 1, flags: 9, count: 0 },
-      { index: 2, flags: 9, count: 65 },
-      { index: 3, flags: 9, count: 1 },
-      { index: 4, flags: 9, count: 1 },
-    ],
-    msix: { bar: 0, tableOffset: 0x2000, pbaOffset: 0x3000, entries: 65 },
-  },
-  e1000e: {
-    bdf: '0000:00:04.0',
-    vendorDevice: 0x10d38086,
-    deviceFlags: 3,
-    numRegions: 9,
-    numIrqs: 5,
-    regions: [
-      { index: 0, flags: 7, size: 0x20000, caps: [] },
-      { index: 1, flags: 7, size: 0x20000, caps: [] },
-      { index: 2, flags: 3, size: 0x20, caps: [] },
-      { index: 3, flags: 15, size: 0x4000, caps: [3] },
-      { index: 4, flags: 0, size: 0x0, caps: [] },
-      { index: 5, flags: 0, size: 0x0, caps: [] },
-      { index: 6, flags: 1, size: 0x40000, caps: [] },
-      { index: 7, flags: 3, size: 0x1000, caps: [] },
-    ],
-    irqs: [
-      { index: 0, flags: 7, count: 1 },
-      { index: 1, flags: 9, count: 1 },
-      { index: 2, flags: 9, count: 5 },
-      { index: 3, flags: 9, count: 1 },
-      { index: 4, flags: 9, count: 1 },
-    ],
-    msix: { bar: 3, tableOffset: 0x0, pbaOffset: 0x2000, entries: 5 },
-  },
-  'virtio-net': {
-    bdf: '0000:00:06.0',
-    vendorDevice: 0x10411af4,
-    deviceFlags: 2,
-    numRegions: 9,
-    numIrqs: 5,
-    regions: [
-      { index: 0, flags: 0, size: 0x0, caps: [] },
-      { index: 1, flags: 15, size: 0x1000, caps: [3] },
-      { index: 2, flags: 0, size: 0x0, caps: [] },
-      { index: 3, flags: 0, size: 0x0, caps: [] },
-      { index: 4, flags: 7, size: 0x4000, caps: [] },
-      { index: 5, flags: 0, size: 0x0, caps: [] },
-      { index: 6, flags: 1, size: 0x40000, caps: [] },
-      { index: 7, flags: 3, size: 0x100, caps: [] },
-    ],
-    irqs: [
-      { index: 0, flags: 7, count: 1 },
-      { index: 1, flags: 9, count: 0 },
-      { index: 2, flags: 9, count: 4 },
-      { index: 3, errno: 'EINVAL' },
-      { index: 4, flags: 9, count: 1 },
-    ],
-    msix: { bar: 1, tableOffset: 0x0, pbaOffset: 0x800, entries: 4 },
-  },
-  edu: {
-    bdf: '0000:00:07.0',
-    vendorDevice: 0x11e81234,
-    deviceFlags: 2,
-    numRegions: 9,
-    numIrqs: 5,
-    regions: [
-      { index: 0, flags: 7, size: 0x100000, caps: [] },
-      { index: 1, flags: 0, size: 0x0, caps: [] },
-      { index: 2, flags: 0, size: 0x0, caps: [] },
-      { index: 3, flags: 0, size: 0x0, caps: [] },
-      { index: 4, flags: 0, size: 0x0, caps: [] },
-      { index: 5, flags: 0, size: 0x0, caps: [] },
-      { index: 6, flags: 0, size: 0x0, caps: [] },
-      { index: 7, flags: 3, size: 0x100, caps: [] },
-    ],
-    irqs: [
-      { index: 0, flags: 7, count: 1 },
-      { index: 1, flags: 9, count: 1 },
-      { index: 2, flags: 9, count: 0 },
-      { index: 3, errno: 'EINVAL' },
-      { index: 4, flags: 9, count: 1 },
-    ],
-    msix: null,
-  },
-  ivshmem: {
-    bdf: '0000:00:09.0',
-    vendorDevice: 0x11101af4,
-    deviceFlags: 2,
-    numRegions: 9,
-    numIrqs: 5,
-    regions: [
-      { index: 0, flags: 7, size: 0x100, caps: [] },
-      { index: 1, flags: 0, size: 0x0, caps: [] },
-      { index: 2, flags: 7, size: 0x400000, caps: [] },
-      { index: 3, flags: 0, size: 0x0, caps: [] },
-      { index: 4, flags: 0, size: 0x0, caps: [] },
-      { index: 5, flags: 0, size: 0x0, caps: [] },
-      { index: 6, flags: 0, size: 0x0, caps: [] },
-      { index: 7, flags: 3, size: 0x100, caps: [] },
-    ],
-    irqs: [
-      { index: 0, flags: 7, count: 0 },
-      { index: 1, flags: 9, count: 0 },
-      { index: 2, flags: 9, count: 0 },
-      { index: 3, errno: 'EINVAL' },
-      { index: 4, flags: 9, count: 1 },
-    ],
-    msix: null,
-  },
+  nvme: fact('nvme', deviceCaptures.nvme),
+  e1000e: fact('e1000e', deviceCaptures.e1000e),
+  'virtio-net': fact('virtio-net', deviceCaptures['virtio-net']),
+  edu: fact('edu', deviceCaptures.edu),
+  ivshmem: fact('ivshmem', deviceCaptures['ivshmem-plain']),
 };
