@@ -25,10 +25,12 @@ function fold(dir) {
   }
 }
 
-for (const pkg of readdirSync(join(root, 'packages'))) {
-  const dir = join(root, 'packages', pkg, '.test-results');
+// Every package, and the shared test helpers' own tests.
+const suites = [...readdirSync(join(root, 'packages')).map((pkg) => join('packages', pkg)), 'tools/test-support'];
+for (const suite of suites) {
+  const dir = join(root, suite, '.test-results');
   if (!existsSync(dir)) {
-    if (existsSync(join(root, 'packages', pkg, 'package.json'))) missing.push(pkg);
+    if (existsSync(join(root, suite, 'package.json'))) missing.push(suite);
     continue;
   }
   fold(dir);
