@@ -4,10 +4,10 @@
  * leaves this to the guest. With no guest here, the device places its own
  * BARs at realize so they are reachable; `barAddresses` overrides the policy.
  */
+import { PCI_BASE_ADDRESS_0, PCI_COMMAND_IO, PCI_COMMAND_MEMORY } from '@vfio-ts/vfio-sys';
 import type { PciBar } from './bars.js';
 import type { EmulatedConfig } from './config.js';
 import { VfioPciError } from './errors.js';
-import { PCI_BASE_ADDRESS_0, PCI_COMMAND_IO, PCI_COMMAND_MEMORY } from './pci.js';
 import type { BarKind } from './quirks/types.js';
 
 const MEM32_START = 0xc000_0000;

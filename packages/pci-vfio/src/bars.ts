@@ -7,20 +7,21 @@
  */
 import { MemoryRegion } from '@vfio-ts/memory-core';
 import { errorReport, VfioRegion } from '@vfio-ts/vfio-region';
-import { VFIO_PCI_ROM_REGION_INDEX, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
-import type { EmulatedConfig } from './config.js';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_PREFETCH,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_BASE_ADDRESS_SPACE_IO,
   PCI_ROM_ADDRESS,
-} from './pci.js';
+  PCI_STD_NUM_BARS,
+  VFIO_PCI_ROM_REGION_INDEX,
+  type VfioDeviceIo,
+} from '@vfio-ts/vfio-sys';
+import type { EmulatedConfig } from './config.js';
 import type { BarKind, Quirk, QuirkHost, QuirkProbe } from './quirks/types.js';
 import type { TeardownSteps } from './teardown.js';
 
 /** Number of BARs (QEMU's PCI_ROM_SLOT). */
-export const PCI_NUM_BARS = 6;
 
 export interface VfioPciBar {
   readonly index: number;
@@ -75,7 +76,7 @@ export function prepareBars(
   rawConfig: Uint8Array,
   noMmap: boolean,
 ): void {
-  for (let n = 0; n < PCI_NUM_BARS; n++) {
+  for (let n = 0; n < PCI_STD_NUM_BARS; n++) {
     const region = VfioRegion.setup(device, n, `${name} BAR ${n}`, { noMmap, deviceName: name });
     if (region.size === 0) {
       region.finalize();
@@ -105,7 +106,7 @@ export function prepareBars(
  * and types are final.
  */
 export function emulateBarRegisters(config: EmulatedConfig, device: VfioDeviceIo, bars: BarTable): void {
-  for (let n = 0; n < PCI_NUM_BARS; n++) {
+  for (let n = 0; n < PCI_STD_NUM_BARS; n++) {
     const reg = PCI_BASE_ADDRESS_0 + 4 * n;
     const bar = bars[n];
     const lower = bars[n - 1];
@@ -155,7 +156,7 @@ function registerBar(bar: PciBar, name: string): void {
  * applies hangs its regions in `BAR <n>` at priority 1, over the mmaps.
  */
 export function setupBarQuirks(bars: BarTable, probes: readonly QuirkProbe[], host: QuirkHost): void {
-  for (let n = 0; n < PCI_NUM_BARS; n++) {
+  for (let n = 0; n < PCI_STD_NUM_BARS; n++) {
     const mem = bars[n]?.region.mem;
     if (!mem) continue;
     for (const probe of probes) {

@@ -77,16 +77,3 @@ export class EmulatedConfig {
     for (let i = 0; i < size; i++) this.emulated[offset + i] = Math.floor(value / 2 ** (8 * i)) & 0xff;
   }
 }
-
-/** Walks a capability list in `config` bytes: bounded, loop-checked. */
-export function findCapability(config: Uint8Array, id: number): number {
-  if ((config[0x06]! & 0x10) === 0) return 0;
-  const seen = new Set<number>();
-  let at = config[0x34]! & ~3;
-  while (at >= 0x40 && at < 0x100 && !seen.has(at)) {
-    seen.add(at);
-    if (config[at] === id) return at;
-    at = config[at + 1]! & ~3;
-  }
-  return 0;
-}

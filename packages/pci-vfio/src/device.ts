@@ -12,7 +12,16 @@ import { AddressSpace, MemoryRegion, UINT64_SPACE } from '@vfio-ts/memory-core';
 import { errorReport } from '@vfio-ts/vfio-region';
 import {
   type EventFd,
+  findPciCapability,
   libc,
+  PCI_BASE_ADDRESS_0,
+  PCI_CAP_ID_MSI,
+  PCI_CAP_MSIX_SIZEOF,
+  PCI_COMMAND,
+  PCI_INTERRUPT_PIN,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_ENABLE,
+  PCI_MSIX_FLAGS_MASKALL,
   VFIO_DEVICE_FLAGS_PCI,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_INTX_IRQ_INDEX,
@@ -32,7 +41,7 @@ import {
   setupBarQuirks,
   type VfioPciBar,
 } from './bars.js';
-import { EmulatedConfig, findCapability } from './config.js';
+import { EmulatedConfig } from './config.js';
 import { VfioPciError, VfioPciTeardownError } from './errors.js';
 import { EmulatedIntx } from './intx.js';
 import { updateMappings } from './mappings.js';
@@ -40,16 +49,6 @@ import { EmulatedMsi } from './msi.js';
 import type { EmulatedMsix } from './msix.js';
 import { msixEarlySetup, msixExit, msixFinalize, msixSetup, type VfioPciMsix } from './msix-setup.js';
 import type { VfioPciOptions } from './options.js';
-import {
-  MSIX_CAP_LENGTH,
-  PCI_BASE_ADDRESS_0,
-  PCI_CAP_ID_MSI,
-  PCI_COMMAND,
-  PCI_INTERRUPT_PIN,
-  PCI_MSIX_FLAGS,
-  PCI_MSIX_FLAGS_ENABLE,
-  PCI_MSIX_FLAGS_MASKALL,
-} from './pci.js';
 import { QuirkRegistry } from './quirks/registry.js';
 import type { Quirk, QuirkHost } from './quirks/types.js';
 import { TeardownSteps } from './teardown.js';
@@ -217,7 +216,7 @@ export class VfioPciDevice implements Disposable {
         // The driver's write stands (as in QEMU); the failure is reported, MSI stays off.
         errorReport(`vfio: Error: Failed to enable MSI on ${this.name}: ${(err as Error).message}`);
       }
-    } else if (msix && offset < msix.cap + MSIX_CAP_LENGTH && offset + size > msix.cap) {
+    } else if (msix && offset < msix.cap + PCI_CAP_MSIX_SIZEOF && offset + size > msix.cap) {
       const control = this.#config.emulatedValue(msix.cap + PCI_MSIX_FLAGS, 2);
       if (control !== wasControl) {
         const apply = () =>
@@ -281,7 +280,7 @@ export class VfioPciDevice implements Disposable {
     emulateBarRegisters(this.#config, this.device, this.#bars);
     registerBars(this.#bars, this.name);
     if (this.#msix) this.#msixEmu = msixSetup(this.device, this.name, this.#msix, this.#bars, this.#config);
-    const msiCap = findCapability(rawConfig, PCI_CAP_ID_MSI);
+    const msiCap = findPciCapability(rawConfig, PCI_CAP_ID_MSI) ?? 0;
     if (msiCap) this.#msi = new EmulatedMsi(this.device, this.#config, this.name, msiCap);
     // vfio_intx_enable: a device with an interrupt pin starts on INTx.
     if (rawConfig[PCI_INTERRUPT_PIN] && this.device.irqInfo(VFIO_PCI_INTX_IRQ_INDEX).count > 0) {
@@ -323,7 +322,7 @@ export class VfioPciDevice implements Disposable {
       vga: this.vga,
       noGeforceQuirks: this.#options['x-no-geforce-quirks'] ?? false,
       configSize: this.configSize,
-      msiCap: findCapability(rawConfig, PCI_CAP_ID_MSI),
+      msiCap: findPciCapability(rawConfig, PCI_CAP_ID_MSI) ?? 0,
       hasMsix: this.#msix !== null,
       bar: (n) => {
         const b = this.#bars[n];

@@ -3,10 +3,11 @@
  * registered base BAR is placed, moved or removed in its address space to
  * match the emulated BAR value and the command register's decode bits.
  */
+
 import type { AddressSpace } from '@vfio-ts/memory-core';
+import { PCI_BASE_ADDRESS_0, PCI_COMMAND, PCI_COMMAND_IO, PCI_COMMAND_MEMORY } from '@vfio-ts/vfio-sys';
 import type { BarTable, PciBar } from './bars.js';
 import type { EmulatedConfig } from './config.js';
-import { PCI_BASE_ADDRESS_0, PCI_COMMAND, PCI_COMMAND_IO, PCI_COMMAND_MEMORY } from './pci.js';
 import { isSubPageBar, subPageBarUpdateMapping } from './sub-page-bar.js';
 
 /** The PCI address spaces BARs are registered in. */

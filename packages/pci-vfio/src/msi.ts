@@ -8,6 +8,12 @@
  */
 import {
   EventFd,
+  PCI_MSI_FLAGS,
+  PCI_MSI_FLAGS_64BIT,
+  PCI_MSI_FLAGS_ENABLE,
+  PCI_MSI_FLAGS_MASKBIT,
+  PCI_MSI_FLAGS_QMASK,
+  PCI_MSI_FLAGS_QSIZE,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
   type VfioDeviceIo,
@@ -15,13 +21,6 @@ import {
 import type { EmulatedConfig } from './config.js';
 import { disableIrqIndex, setIrqEventfds } from './irq-set.js';
 import { traceMsiDisable, traceMsiEnable, traceMsiSetup } from './trace.js';
-
-const PCI_MSI_FLAGS = 2;
-const PCI_MSI_FLAGS_ENABLE = 0x0001;
-const PCI_MSI_FLAGS_QMASK = 0x000e;
-const PCI_MSI_FLAGS_QSIZE = 0x0070;
-const PCI_MSI_FLAGS_64BIT = 0x0080;
-const PCI_MSI_FLAGS_MASKBIT = 0x0100;
 
 export class EmulatedMsi {
   readonly cap: number;

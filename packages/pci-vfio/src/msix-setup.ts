@@ -8,28 +8,30 @@
  */
 import { VfioRegion } from '@vfio-ts/vfio-region';
 import {
+  findPciCapability,
+  PCI_CAP_ID_MSIX,
+  PCI_CAP_MSIX_SIZEOF,
+  PCI_MSIX_ENTRY_SIZE,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_ENABLE,
+  PCI_MSIX_FLAGS_MASKALL,
+  PCI_MSIX_FLAGS_QSIZE,
+  PCI_MSIX_PBA,
+  PCI_MSIX_PBA_BIR,
+  PCI_MSIX_PBA_OFFSET,
+  PCI_MSIX_TABLE,
+  PCI_MSIX_TABLE_BIR,
+  PCI_MSIX_TABLE_OFFSET,
   VFIO_IRQ_INFO_NORESIZE,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_MSIX_IRQ_INDEX,
   type VfioDeviceIo,
 } from '@vfio-ts/vfio-sys';
 import type { BarTable, PciBar } from './bars.js';
-import { type EmulatedConfig, findCapability } from './config.js';
+import type { EmulatedConfig } from './config.js';
 import { VfioPciError } from './errors.js';
 import { fixupMsixAreas, type MmapArea } from './fixup.js';
 import { EmulatedMsix } from './msix.js';
-import {
-  MSIX_CAP_LENGTH,
-  PCI_CAP_ID_MSIX,
-  PCI_MSIX_ENTRY_SIZE,
-  PCI_MSIX_FLAGS,
-  PCI_MSIX_FLAGS_BIRMASK,
-  PCI_MSIX_FLAGS_ENABLE,
-  PCI_MSIX_FLAGS_MASKALL,
-  PCI_MSIX_FLAGS_QSIZE,
-  PCI_MSIX_PBA,
-  PCI_MSIX_TABLE,
-} from './pci.js';
 import type { TeardownSteps } from './teardown.js';
 import { traceMsixEarlySetup, traceMsixFixup, traceMsixRelo } from './trace.js';
 
@@ -77,17 +79,17 @@ export function msixEarlySetup(
   bars: BarTable,
   options: MsixEarlySetupOptions,
 ): VfioPciMsix | null {
-  const cap = findCapability(rawConfig, PCI_CAP_ID_MSIX);
+  const cap = findPciCapability(rawConfig, PCI_CAP_ID_MSIX) ?? 0;
   if (cap === 0) return null;
   const read = (off: number, size: 2 | 4) => device.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, cap + off, size);
   const ctrl = read(PCI_MSIX_FLAGS, 2);
   const table = read(PCI_MSIX_TABLE, 4);
   const pba = read(PCI_MSIX_PBA, 4);
   const physical: MsixPlacement = {
-    tableBar: table & PCI_MSIX_FLAGS_BIRMASK,
-    tableOffset: (table & ~PCI_MSIX_FLAGS_BIRMASK) >>> 0,
-    pbaBar: pba & PCI_MSIX_FLAGS_BIRMASK,
-    pbaOffset: (pba & ~PCI_MSIX_FLAGS_BIRMASK) >>> 0,
+    tableBar: table & PCI_MSIX_TABLE_BIR,
+    tableOffset: (table & PCI_MSIX_TABLE_OFFSET) >>> 0,
+    pbaBar: pba & PCI_MSIX_PBA_BIR,
+    pbaOffset: (pba & PCI_MSIX_PBA_OFFSET) >>> 0,
   };
   const entries = (ctrl & PCI_MSIX_FLAGS_QSIZE) + 1;
   const irq = device.irqInfo(VFIO_PCI_MSIX_IRQ_INDEX);
@@ -234,8 +236,8 @@ export function msixSetup(
   const emu = new EmulatedMsix(device, name, msix.entries);
   bars[msix.tableBar]!.base!.addSubregion(msix.tableOffset, emu.table);
   bars[msix.pbaBar]!.base!.addSubregion(msix.pbaOffset, emu.pba);
-  const cap = device.regionReadBlock(VFIO_PCI_CONFIG_REGION_INDEX, msix.cap, MSIX_CAP_LENGTH);
-  const writable = new Uint8Array(MSIX_CAP_LENGTH);
+  const cap = device.regionReadBlock(VFIO_PCI_CONFIG_REGION_INDEX, msix.cap, PCI_CAP_MSIX_SIZEOF);
+  const writable = new Uint8Array(PCI_CAP_MSIX_SIZEOF);
   writable[PCI_MSIX_FLAGS + 1] = (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL) >> 8;
   cap[PCI_MSIX_FLAGS + 1]! &= ~((PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL) >> 8);
   if (msix.relocatedFrom) {
@@ -243,7 +245,7 @@ export function msixSetup(
     dv.setUint32(PCI_MSIX_TABLE, (msix.tableOffset | msix.tableBar) >>> 0, true);
     dv.setUint32(PCI_MSIX_PBA, (msix.pbaOffset | msix.pbaBar) >>> 0, true);
   }
-  config.emulate(msix.cap, MSIX_CAP_LENGTH, cap, writable);
+  config.emulate(msix.cap, PCI_CAP_MSIX_SIZEOF, cap, writable);
   return emu;
 }
 

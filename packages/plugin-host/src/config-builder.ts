@@ -3,8 +3,6 @@
  * header from IDs and BARs, then a capability list (PM, MSI, MSI-X, PCI
  * Express, vendor-specific) and extended capabilities from 0x100.
  */
-import { type BarLayout, barTypeBits } from './config-space.js';
-import { ModelError } from './errors.js';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_CAP_ID_EXP,
@@ -14,16 +12,21 @@ import {
   PCI_CAP_ID_VNDR,
   PCI_CAPABILITY_LIST,
   PCI_CFG_SPACE_EXP_SIZE,
+  PCI_CFG_SPACE_SIZE,
+  PCI_CLASS_DEVICE,
+  PCI_CLASS_PROG,
   PCI_COMMAND,
-  PCI_CONFIG_SPACE_SIZE,
   PCI_INTERRUPT_PIN,
   PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_MASKBIT,
+  PCI_REVISION_ID,
   PCI_STATUS,
   PCI_STATUS_CAP_LIST,
   PCI_SUBSYSTEM_ID,
   PCI_SUBSYSTEM_VENDOR_ID,
-} from './pci-regs.js';
+} from '@vfio-ts/vfio-sys';
+import { type BarLayout, barTypeBits } from './config-space.js';
+import { ModelError } from './errors.js';
 
 export interface PciIds {
   readonly vendor: number;
@@ -143,7 +146,7 @@ export class ConfigBuilder {
         'extended capabilities need a PCI Express capability (config space of 4 KiB)',
       );
     }
-    const b = new Uint8Array(this.#pcie ? PCI_CFG_SPACE_EXP_SIZE : PCI_CONFIG_SPACE_SIZE);
+    const b = new Uint8Array(this.#pcie ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE);
     put(b, 0x00, ids.vendor, 2);
     put(b, 0x02, ids.device, 2);
     // Firmware leaves decode enabled for the BAR kinds the device has.
@@ -153,10 +156,9 @@ export class ConfigBuilder {
       (bars.some((x) => x.kind === 'io') ? 1 : 0) | (bars.some((x) => x.kind !== 'io') ? 2 : 0),
       2,
     );
-    b[0x08] = ids.revision ?? 0;
-    b[0x09] = ids.classCode & 0xff;
-    b[0x0a] = (ids.classCode >> 8) & 0xff;
-    b[0x0b] = (ids.classCode >> 16) & 0xff;
+    b[PCI_REVISION_ID] = ids.revision ?? 0;
+    b[PCI_CLASS_PROG] = ids.classCode & 0xff;
+    put(b, PCI_CLASS_DEVICE, (ids.classCode >> 8) & 0xffff, 2);
     put(b, PCI_SUBSYSTEM_VENDOR_ID, ids.subsystemVendor ?? ids.vendor, 2);
     put(b, PCI_SUBSYSTEM_ID, ids.subsystem ?? 0, 2);
     for (const bar of bars) {
@@ -166,7 +168,7 @@ export class ConfigBuilder {
     let at = 0x40;
     let link = PCI_CAPABILITY_LIST;
     for (const cap of this.#std) {
-      if (at + cap.length > PCI_CONFIG_SPACE_SIZE) {
+      if (at + cap.length > PCI_CFG_SPACE_SIZE) {
         throw new ModelError('ERR_MODEL_CONFIG', 'capabilities do not fit in the 192 bytes after the header');
       }
       b[link] = at;

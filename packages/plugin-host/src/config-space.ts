@@ -4,7 +4,6 @@
  * BAR and ROM sizing (all ones reads back the size mask, type bits kept).
  * Capabilities are found by walking the list, bounded and loop-checked.
  */
-import { ModelError } from './errors.js';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_PREFETCH,
@@ -15,7 +14,6 @@ import {
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
   PCI_CAP_ID_PM,
-  PCI_CAPABILITY_LIST,
   PCI_COMMAND,
   PCI_INTERRUPT_LINE,
   PCI_LATENCY_TIMER,
@@ -23,8 +21,10 @@ import {
   PCI_MSI_FLAGS_MASKBIT,
   PCI_ROM_ADDRESS,
   PCI_STATUS,
-  PCI_STATUS_CAP_LIST,
-} from './pci-regs.js';
+  type PciCapability,
+  pciCapabilities,
+} from '@vfio-ts/vfio-sys';
+import { ModelError } from './errors.js';
 
 export type BarKind = 'mem32' | 'mem64' | 'io';
 
@@ -36,11 +36,6 @@ export interface BarLayout {
   readonly prefetchable: boolean;
 }
 
-export interface CapabilityLocation {
-  readonly id: number;
-  readonly offset: number;
-}
-
 /** Type bits of a BAR register (the low bits hardware keeps whatever is written). */
 export function barTypeBits(bar: BarLayout): number {
   if (bar.kind === 'io') return PCI_BASE_ADDRESS_SPACE_IO;
@@ -48,20 +43,6 @@ export function barTypeBits(bar: BarLayout): number {
     (bar.kind === 'mem64' ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |
     (bar.prefetchable ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0)
   );
-}
-
-/** Walks the standard capability list: at most 48 entries, each offset visited once. */
-export function findCapabilities(bytes: Uint8Array): CapabilityLocation[] {
-  const caps: CapabilityLocation[] = [];
-  if ((bytes[PCI_STATUS]! & PCI_STATUS_CAP_LIST) === 0) return caps;
-  const seen = new Set<number>();
-  let offset = bytes[PCI_CAPABILITY_LIST]! & ~3;
-  while (offset >= 0x40 && offset < 0x100 && !seen.has(offset) && caps.length < 48) {
-    seen.add(offset);
-    caps.push({ id: bytes[offset]!, offset });
-    offset = bytes[offset + 1]! & ~3;
-  }
-  return caps;
 }
 
 export class ConfigSpace {
@@ -72,7 +53,7 @@ export class ConfigSpace {
   readonly w1cmask: Uint8Array;
   readonly bars: readonly (BarLayout | undefined)[];
   readonly romSize: number;
-  readonly capabilities: readonly CapabilityLocation[];
+  readonly capabilities: readonly PciCapability[];
   readonly #initial: Uint8Array;
 
   constructor(bytes: Uint8Array, bars: readonly BarLayout[], romSize: number) {
@@ -87,7 +68,7 @@ export class ConfigSpace {
     for (const bar of bars) byIndex[bar.index] = bar;
     this.bars = byIndex;
     this.romSize = romSize;
-    this.capabilities = findCapabilities(this.bytes);
+    this.capabilities = pciCapabilities(this.bytes);
     this.#buildMasks();
   }
 

@@ -5,8 +5,8 @@ export type { RegisterHandlers } from './builtins/registers.js';
 export { register32 } from './builtins/registers.js';
 export type { MsiOptions, MsixPlacement, PciIds } from './config-builder.js';
 export { ConfigBuilder } from './config-builder.js';
-export type { BarKind, BarLayout, CapabilityLocation } from './config-space.js';
-export { ConfigSpace, findCapabilities } from './config-space.js';
+export type { BarKind, BarLayout } from './config-space.js';
+export { ConfigSpace } from './config-space.js';
 export { ModelError } from './errors.js';
 export type {
   DeviceModel,

@@ -10,6 +10,22 @@ import {
   libc,
   MappedArea,
   type MmapProtection,
+  PCI_CAP_ID_EXP,
+  PCI_CAP_ID_MSI,
+  PCI_CAP_ID_MSIX,
+  PCI_COMMAND,
+  PCI_COMMAND_INTX_DISABLE,
+  PCI_COMMAND_IO,
+  PCI_COMMAND_MASTER,
+  PCI_COMMAND_MEMORY,
+  PCI_INTERRUPT_PIN,
+  PCI_MSI_FLAGS,
+  PCI_MSIX_ENTRY_SIZE,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_MASKALL,
+  PCI_MSIX_FLAGS_QSIZE,
+  PCI_MSIX_PBA,
+  PCI_MSIX_TABLE,
   type RegionCapability,
   SysError,
   VFIO_DEVICE_FLAGS_PCI,
@@ -35,24 +51,6 @@ import { type BarLayout, ConfigSpace } from './config-space.js';
 import { ModelError } from './errors.js';
 import { IrqController } from './irqs.js';
 import type { DeviceModel, DmaHost, ModelBarContext, ModelHooks, MsixMode } from './model.js';
-import {
-  PCI_CAP_ID_EXP,
-  PCI_CAP_ID_MSI,
-  PCI_CAP_ID_MSIX,
-  PCI_COMMAND,
-  PCI_COMMAND_INTX_DISABLE,
-  PCI_COMMAND_IO,
-  PCI_COMMAND_MASTER,
-  PCI_COMMAND_MEMORY,
-  PCI_INTERRUPT_PIN,
-  PCI_MSI_FLAGS,
-  PCI_MSIX_ENTRY_SIZE,
-  PCI_MSIX_FLAGS,
-  PCI_MSIX_FLAGS_MASKALL,
-  PCI_MSIX_FLAGS_QSIZE,
-  PCI_MSIX_PBA,
-  PCI_MSIX_TABLE,
-} from './pci-regs.js';
 
 const EINVAL = 22;
 const EIO = 5;

@@ -52,3 +52,11 @@ export * from './sysfs/discovery.js';
 export * from './uapi/codecs.js';
 export * from './uapi/constants.js';
 export * from './uapi/ioctls.js';
+export type { PciCapability, PciExtCapability } from './uapi/pci-capabilities.js';
+export {
+  findPciCapability,
+  findPciExtCapability,
+  pciCapabilities,
+  pciExtCapabilities,
+} from './uapi/pci-capabilities.js';
+export * from './uapi/pci-regs.js';

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import * as sys from '../src/index.js';
 
 const HEADER = '/usr/include/linux/vfio.h';
+const PCI_HEADER = '/usr/include/linux/pci_regs.h';
 
 /** TS layout table name -> C struct name, and TS field -> C field (size_ is `size`). */
 const cField = (f: string) => (f === 'size_' ? 'size' : f);
@@ -41,6 +42,11 @@ const CONSTANTS = Object.entries(sys).filter(
   ([name, value]) =>
     typeof value === 'number' && /^VFIO_/.test(name) && !(IOCTLS as readonly string[]).includes(name),
 );
+/** Every exported number named PCI_*: the <linux/pci_regs.h> vocabulary. */
+const PCI_CONSTANTS = Object.entries(sys).filter(
+  ([name, value]) => typeof value === 'number' && /^PCI_/.test(name),
+);
+
 /** Ours but not the header's: the cdev ioctls (newer than 6.1) and our own helpers. */
 const NOT_IN_61_HEADER = new Set([
   'VFIO_DEVICE_BIND_IOMMUFD',
@@ -55,10 +61,13 @@ function compileProbe(): Record<string, number> {
     throw new Error('gcc is missing: install it (apt-get install gcc) to check the VFIO layouts');
   if (!existsSync(HEADER))
     throw new Error(`${HEADER} is missing: install the kernel headers (apt-get install linux-libc-dev)`);
+  if (!existsSync(PCI_HEADER))
+    throw new Error(`${PCI_HEADER} is missing: install the kernel headers (apt-get install linux-libc-dev)`);
   const lines: string[] = [
     '#include <stdio.h>',
     '#include <stddef.h>',
     '#include <linux/vfio.h>',
+    '#include <linux/pci_regs.h>',
     'int main(void) {',
   ];
   for (const [struct, fields] of Object.entries(sys.layouts)) {
@@ -73,6 +82,7 @@ function compileProbe(): Record<string, number> {
     if (NOT_IN_61_HEADER.has(name)) continue;
     lines.push(`printf("${name} %lld\\n", (long long)(${name}));`);
   }
+  for (const [name] of PCI_CONSTANTS) lines.push(`printf("${name} %lld\\n", (long long)(${name}));`);
   lines.push('return 0; }');
   const dir = mkdtempSync(join(tmpdir(), 'vfio-layout-'));
   writeFileSync(join(dir, 'probe.c'), lines.join('\n'));
@@ -106,6 +116,21 @@ describe('layouts, ioctl numbers and constants match <linux/vfio.h>', () => {
     const checked = CONSTANTS.filter(([n]) => !NOT_IN_61_HEADER.has(n));
     expect(checked.length).toBeGreaterThan(50);
     for (const [name, value] of checked) expect(value, name).toBe(c[name]);
+  });
+
+  it('every exported PCI_* constant equals <linux/pci_regs.h>', () => {
+    expect(PCI_CONSTANTS.length).toBeGreaterThan(150);
+    for (const [name, value] of PCI_CONSTANTS) expect(value, name).toBe(c[name]);
+  });
+
+  it('the extended capability header macros unpack as PCI_EXT_CAP_ID/VER/NEXT do', () => {
+    // AER version 2 followed by a capability at 0x148 (e1000e's first extended capability).
+    const header = 0x14820001;
+    expect([sys.PCI_EXT_CAP_ID(header), sys.PCI_EXT_CAP_VER(header), sys.PCI_EXT_CAP_NEXT(header)]).toEqual([
+      sys.PCI_EXT_CAP_ID_ERR,
+      2,
+      0x148,
+    ]);
   });
 
   it('the cdev ioctls newer than the 6.1 header follow the _IO arithmetic (6.6+ UAPI)', () => {

@@ -2,15 +2,15 @@
  * The built-in quirks, with QEMU's names and probe conditions
  * (hw/vfio/pci-quirks.c). Probes run per BAR in QEMU's order.
  */
+
 import { MemoryRegion } from '@vfio-ts/memory-core';
+import { PCI_CFG_SPACE_SIZE, PCI_MSI_FLAGS } from '@vfio-ts/vfio-sys';
 import {
   PCI_CLASS_DISPLAY_VGA,
-  PCI_CONFIG_SPACE_SIZE,
-  PCI_MSI_FLAGS,
   PCI_VENDOR_ID_ATI,
   PCI_VENDOR_ID_NVIDIA,
   PCI_VENDOR_ID_REALTEK,
-} from '../pci.js';
+} from '../pci-ids.js';
 import {
   traceAtiBar2Probe,
   traceAtiBar4Probe,
@@ -50,7 +50,7 @@ export const atiBar2Quirk: QuirkProbe = {
   probe(host, bar) {
     if (host.vendorId !== PCI_VENDOR_ID_ATI || !host.vga || bar !== 2 || host.bar(2)?.kind !== 'mem64')
       return null;
-    const mirror = configMirrorQuirk(host, bar, 'vfio-ati-bar2-4000-quirk', 0x4000, PCI_CONFIG_SPACE_SIZE);
+    const mirror = configMirrorQuirk(host, bar, 'vfio-ati-bar2-4000-quirk', 0x4000, PCI_CFG_SPACE_SIZE);
     traceAtiBar2Probe.emit(host.name);
     return { name: this.name, regions: [mirror] };
   },
@@ -82,7 +82,7 @@ export const nvidiaBar5Quirk: QuirkProbe = {
         addressOffset: 0x8,
         dataOffset: 0xc,
         matches: [
-          { match: 0x1800, mask: PCI_CONFIG_SPACE_SIZE - 1 },
+          { match: 0x1800, mask: PCI_CFG_SPACE_SIZE - 1 },
           { match: 0x88000, mask: host.configSize - 1 },
         ],
       },
@@ -157,7 +157,7 @@ export const nvidiaBar0Quirk: QuirkProbe = {
           bar,
           'vfio-nvidia-bar0-1800-mirror-quirk',
           0x1800,
-          PCI_CONFIG_SPACE_SIZE,
+          PCI_CFG_SPACE_SIZE,
           msiAck(0x1800),
         ),
       );

@@ -4,8 +4,10 @@
  * graphics cards expose their BAR addresses or config space through legacy
  * ports, which must show the virtualized values instead.
  */
+
 import { MemoryRegion } from '@vfio-ts/memory-core';
-import { PCI_CONFIG_SPACE_SIZE, PCI_VENDOR_ID_ATI, PCI_VENDOR_ID_NVIDIA } from '../pci.js';
+import { PCI_BASE_ADDRESS_4, PCI_CFG_SPACE_SIZE } from '@vfio-ts/vfio-sys';
+import { PCI_VENDOR_ID_ATI, PCI_VENDOR_ID_NVIDIA } from '../pci-ids.js';
 import {
   traceAti3c3Probe,
   traceAti3c3Read,
@@ -22,7 +24,6 @@ export interface VgaIoHi {
   write(offset: number, value: number, size: number): void;
 }
 
-const PCI_BASE_ADDRESS_4 = 0x20;
 const BYTE_OPS = { valid: { min: 1, max: 4 }, impl: { min: 1, max: 4 } } as const;
 
 /**
@@ -63,7 +64,7 @@ function nvidia3d0(host: QuirkHost, vga: VgaIoHi): Quirk | null {
     state = next;
     traceNvidia3d0State.emit(host.name, next);
   };
-  const mirrored = () => (offset & ~(PCI_CONFIG_SPACE_SIZE - 1)) === 0x1800;
+  const mirrored = () => (offset & ~(PCI_CFG_SPACE_SIZE - 1)) === 0x1800;
   const select = MemoryRegion.io('vfio-nvidia-3d4-quirk', 2, {
     read: (o, n) => {
       state = 'NONE';
@@ -86,7 +87,7 @@ function nvidia3d0(host: QuirkHost, vga: VgaIoHi): Quirk | null {
       let value = vga.read(0x10 + o, n);
       state = 'NONE';
       if (old === 'READ' && mirrored()) {
-        const at = offset & (PCI_CONFIG_SPACE_SIZE - 1);
+        const at = offset & (PCI_CFG_SPACE_SIZE - 1);
         value = host.configRead(at, n);
         traceNvidia3d0Read.emit(host.name, at, n, value);
       }
@@ -100,7 +101,7 @@ function nvidia3d0(host: QuirkHost, vga: VgaIoHi): Quirk | null {
         offset = value >>> 0;
         enter('WINDOW');
       } else if (old === 'WRITE' && mirrored()) {
-        const at = offset & (PCI_CONFIG_SPACE_SIZE - 1);
+        const at = offset & (PCI_CFG_SPACE_SIZE - 1);
         host.configWrite(at, value, n);
         traceNvidia3d0Write.emit(host.name, at, value, n);
         return;

@@ -6,6 +6,7 @@
  * selection and status (writing 0 resets); the device configuration holds the
  * MAC 52:54:00:12:34:57 and link up. No device reset (as the capture shows).
  */
+import { PCI_CAP_ID_VNDR, PCI_CFG_SPACE_SIZE, pciCapabilities } from '@vfio-ts/vfio-sys';
 import type { DeviceModel, ModelContext } from '../model.js';
 import { capturedModel } from './captured.js';
 import { virtioNetCapture } from './captures.js';
@@ -28,18 +29,16 @@ export function virtioStructure(
   ctx: Pick<ModelContext, 'configRead'>,
   cfgType: number,
 ): VirtioStructure | undefined {
-  const seen = new Set<number>();
-  let at = ctx.configRead(0x34, 1) & ~3;
-  while (at >= 0x40 && !seen.has(at)) {
-    seen.add(at);
-    if (ctx.configRead(at, 1) === 0x09 && ctx.configRead(at + 3, 1) === cfgType) {
+  // The standard 256 bytes, read once per lookup (models look up at set-up only).
+  const config = Uint8Array.from({ length: PCI_CFG_SPACE_SIZE }, (_, i) => ctx.configRead(i, 1));
+  for (const { id, offset } of pciCapabilities(config)) {
+    if (id === PCI_CAP_ID_VNDR && config[offset + 3] === cfgType) {
       return {
-        bar: ctx.configRead(at + 4, 1),
-        offset: ctx.configRead(at + 8, 4),
-        length: ctx.configRead(at + 12, 4),
+        bar: config[offset + 4]!,
+        offset: ctx.configRead(offset + 8, 4),
+        length: ctx.configRead(offset + 12, 4),
       };
     }
-    at = ctx.configRead(at + 1, 1) & ~3;
   }
   return undefined;
 }
