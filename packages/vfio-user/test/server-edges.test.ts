@@ -252,7 +252,7 @@ describe('server edge cases (in-process server, raw peer)', () => {
   it('releases what a client gave when it leaves: DMA maps unmapped, eventfds out of the device', async () => {
     peer.close();
     await settle();
-    const before = resourceCounts((l) => l.includes('memfd:'));
+    const before = resourceCounts((l: string) => l.includes('memfd:'));
     {
       using p = new RawPeer(socket);
       expect((await p.ask(versionRequest(1))).errno).toBe(0);
@@ -289,11 +289,11 @@ describe('server edge cases (in-process server, raw peer)', () => {
         ).errno,
       ).toBe(0);
       e.close();
-      expect(resourceCounts((l) => l.includes('memfd:client-ram')).maps).toBe(1);
+      expect(resourceCounts((l: string) => l.includes('memfd:client-ram')).maps).toBe(1);
     }
     await server.idle();
     await settle();
-    expect(resourceCounts((l) => l.includes('memfd:'))).toEqual(before);
+    expect(resourceCounts((l: string) => l.includes('memfd:'))).toEqual(before);
     expect(log.at(-1)).toMatch(/released 1 DMA maps, 1 IRQ indexes/);
     peer = new RawPeer(socket);
     expect((await peer.ask(versionRequest(1))).errno).toBe(0);
