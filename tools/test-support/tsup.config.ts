@@ -1,0 +1,4 @@
+import { defineConfig } from 'tsup';
+import { sharedBuildConfig } from '../../tsup.shared.mjs';
+
+export default defineConfig({ ...sharedBuildConfig });
