@@ -1,9 +1,9 @@
-import { readdirSync } from 'node:fs';
+import { resourceCounts } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
 import { EventFd, recvWithFds, SOCK_SEQPACKET, sendWithFds, socketPair } from '../src/index.js';
 import { sysClose } from '../src/libc.js';
 
-const openFds = () => readdirSync('/proc/self/fd').length;
+const openFds = () => resourceCounts().fds;
 
 describe('EventFd: an owned eventfd', () => {
   it('counts signals until consumed, and reads 0 without blocking when none arrived', () => {

@@ -1,6 +1,7 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { resourceCounts } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
 import {
   acceptConnection,
@@ -16,7 +17,7 @@ import {
   unixSocket,
 } from '../src/index.js';
 
-const openFds = () => readdirSync('/proc/self/fd').length;
+const openFds = () => resourceCounts().fds;
 
 describe('AF_UNIX listening sockets', () => {
   it('binds, listens, accepts a connection and reports the peer (SO_PEERCRED)', () => {
