@@ -1,12 +1,12 @@
 /** Test helpers: a vfio-user server in a child process, and temp socket paths. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connectUnix, setNonBlocking, unixSocket } from '@vfio-ts/vfio-sys';
 import { type IncomingMessage, MessageChannel } from '../src/channel.js';
 import { command, decodeBody, type VfioUserBody, type VfioUserMessage } from '../src/codec.js';
+
+/** Temporary folders (for sockets) come from the shared helpers. */
+export { tempDir } from '@vfio-ts/test-support';
 
 const SERVE = new URL('./fixtures/serve.mjs', import.meta.url).pathname;
 
@@ -26,11 +26,6 @@ export interface ServerProcess {
   /** Makes the device raise an interrupt in the server process (as its model would). */
   raise(kind: 'intx' | 'msi' | 'msix', vector?: number): Promise<void>;
   stop(): Promise<number | null>;
-}
-
-export function tempDir(prefix = 'vfu-'): { dir: string; [Symbol.dispose](): void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Starts `serve.mjs <model> <socket>` and resolves once it listens. */

@@ -9,4 +9,5 @@ export {
   resourceCounts,
   settle,
 } from './resources.js';
+export { type TempDir, tempDir } from './temp-dir.js';
 export { traceLines } from './trace.js';

@@ -8,6 +8,7 @@ import {
   openSync,
   readFileSync,
   realpathSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ import {
   makeFakeSysfs,
   resourceCounts,
   settle,
+  tempDir,
   traceLines,
 } from '../src/index.js';
 
@@ -113,6 +115,19 @@ describe('failNthCall', () => {
     expect(() => wrapped.add(3)).toThrow('injected');
     expect(wrapped.add(4)).toBe(6);
     expect(wrapped.count).toBe(6);
+  });
+});
+
+describe('tempDir', () => {
+  it('makes a folder and removes it with its contents on dispose', () => {
+    let path: string;
+    {
+      using tmp = tempDir('test-support-');
+      path = tmp.dir;
+      writeFileSync(join(path, 'file'), 'x');
+      expect(existsSync(join(path, 'file'))).toBe(true);
+    }
+    expect(existsSync(path)).toBe(false);
   });
 });
 
