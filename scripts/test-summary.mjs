@@ -26,7 +26,10 @@ function fold(dir) {
 }
 
 // Every package, and the shared test helpers' own tests.
-const suites = [...readdirSync(join(root, 'packages')).map((pkg) => join('packages', pkg)), 'tools/test-support'];
+const suites = [
+  ...readdirSync(join(root, 'packages')).map((pkg) => join('packages', pkg)),
+  'tools/test-support',
+];
 for (const suite of suites) {
   const dir = join(root, suite, '.test-results');
   if (!existsSync(dir)) {
