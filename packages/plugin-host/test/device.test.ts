@@ -163,7 +163,13 @@ describe('interrupts through eventfds', () => {
     using dev = openSimDevice('sim:e1000e');
     dev.regionWrite(7, COMMAND, dev.regionRead(7, COMMAND, 2) | 4, 2);
     const efd = eventfd();
-    dev.setIrqs({ index: 1, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', eventfds: [efd] } });
+    dev.setIrqs({
+      index: 1,
+      action: 'trigger',
+      start: 0,
+      count: 1,
+      data: { type: 'eventfd', eventfds: [efd] },
+    });
     const copy = efd.dup();
     efd.close();
     dev.raise('msi', 0);
@@ -175,7 +181,13 @@ describe('interrupts through eventfds', () => {
     using dev = openSimDevice('sim:nvme');
     const efd = eventfd();
     try {
-      dev.setIrqs({ index: 0, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', eventfds: [efd] } });
+      dev.setIrqs({
+        index: 0,
+        action: 'trigger',
+        start: 0,
+        count: 1,
+        data: { type: 'eventfd', eventfds: [efd] },
+      });
       dev.raise('intx');
       expect(efd.consume()).toBe(1n);
       dev.raise('intx');
@@ -215,7 +227,13 @@ describe('interrupts through eventfds', () => {
           data: { type: 'eventfd', eventfds: [efd] },
         }),
       ).toThrow(expect.objectContaining({ code: 'EINVAL' })); // nvme has no MSI
-      dev.setIrqs({ index: 2, action: 'trigger', start: 0, count: 1, data: { type: 'eventfd', eventfds: [efd] } });
+      dev.setIrqs({
+        index: 2,
+        action: 'trigger',
+        start: 0,
+        count: 1,
+        data: { type: 'eventfd', eventfds: [efd] },
+      });
       expect(() =>
         dev.setIrqs({
           index: 0,
