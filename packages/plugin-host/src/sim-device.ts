@@ -3,41 +3,25 @@
  * exactly as Linux 6.1 vfio-pci presents a device (region indices and
  * offsets, flags and capabilities, IRQ info and SET_IRQS semantics, errno
  * values), so everything above the seam runs unchanged without hardware.
+ * Region info, access validation, BAR memory and MSI-X state each live in a
+ * module of their own; this class owns the device's resources and its order.
  */
-import { AddressSpace, MemoryRegion, type RamDeviceMemory } from '@vfio-ts/memory-core';
 import {
   type AccessSize,
-  libc,
   MappedArea,
   type MmapProtection,
   PCI_CAP_ID_EXP,
   PCI_CAP_ID_MSI,
-  PCI_CAP_ID_MSIX,
   PCI_COMMAND,
   PCI_COMMAND_INTX_DISABLE,
-  PCI_COMMAND_IO,
   PCI_COMMAND_MASTER,
-  PCI_COMMAND_MEMORY,
   PCI_INTERRUPT_PIN,
   PCI_MSI_FLAGS,
-  PCI_MSIX_ENTRY_SIZE,
-  PCI_MSIX_FLAGS,
-  PCI_MSIX_FLAGS_MASKALL,
-  PCI_MSIX_FLAGS_QSIZE,
-  PCI_MSIX_PBA,
-  PCI_MSIX_TABLE,
-  type RegionCapability,
-  SysError,
   VFIO_DEVICE_FLAGS_PCI,
   VFIO_DEVICE_FLAGS_RESET,
-  VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_NUM_IRQS,
   VFIO_PCI_NUM_REGIONS,
-  VFIO_PCI_ROM_REGION_INDEX,
-  VFIO_PCI_VGA_REGION_INDEX,
-  VFIO_REGION_INFO_FLAG_CAPS,
   VFIO_REGION_INFO_FLAG_MMAP,
-  VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
   VfioClosedError,
   type VfioDeviceInfo,
@@ -45,24 +29,32 @@ import {
   type VfioIrqInfo,
   type VfioIrqSet,
   type VfioRegionInfo,
-  vfioPciIndexToOffset,
 } from '@vfio-ts/vfio-sys';
-import { type BarLayout, ConfigSpace } from './config-space.js';
+import { alignUp, type BarBacking, backBar, releaseBar } from './bar-backing.js';
+import { ConfigSpace } from './config-space.js';
 import { ModelError } from './errors.js';
 import { IrqController } from './irqs.js';
 import type { DeviceModel, DmaHost, ModelBarContext, ModelHooks, MsixMode } from './model.js';
+import {
+  initMsixTable,
+  type MsixLayout,
+  msixLayoutOf,
+  msixMasked,
+  setMsixPending,
+} from './msix-emulation.js';
+import {
+  type AccessFacts,
+  type AccessTarget,
+  accessFailure,
+  forEachPiece,
+  readLE,
+  resolveAccess,
+} from './region-access.js';
+import { type RegionFacts, simRegionInfo } from './region-info.js';
 
 const EINVAL = 22;
-const EIO = 5;
-const VGA_REGION_SIZE = 0xc0000;
 
-export interface MsixLayout {
-  readonly vectors: number;
-  readonly tableBar: number;
-  readonly tableOffset: number;
-  readonly pbaBar: number;
-  readonly pbaOffset: number;
-}
+export type { MsixLayout } from './msix-emulation.js';
 
 export interface SimDeviceOptions {
   /** Overrides the model's MSI-X reporting. */
@@ -71,45 +63,10 @@ export interface SimDeviceOptions {
   readonly pageSize?: number;
 }
 
-interface BarBacking {
-  readonly layout: BarLayout;
-  readonly mappable: boolean;
-  /** memfd backing a memory BAR (-1 for I/O BARs, which live in ordinary memory). */
-  readonly memfd: number;
-  /** Bytes of the memfd: the BAR size rounded up to the emulated page. */
-  readonly backingSize: number;
-  readonly ownMapping: MappedArea | null;
-  readonly memory: RamDeviceMemory;
-  readonly region: MemoryRegion;
-  readonly space: AddressSpace;
-}
-
-function fail(syscall: string, errno: number, detail: string): never {
-  throw new SysError(syscall, errno, { detail });
-}
-
-function msixLayoutOf(config: ConfigSpace): MsixLayout | null {
-  const cap = config.capability(PCI_CAP_ID_MSIX);
-  if (cap === undefined) return null;
-  const table = config.read(cap + PCI_MSIX_TABLE, 4);
-  const pba = config.read(cap + PCI_MSIX_PBA, 4);
-  return {
-    vectors: (config.read(cap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_QSIZE) + 1,
-    tableBar: table & 7,
-    tableOffset: (table & ~7) >>> 0,
-    pbaBar: pba & 7,
-    pbaOffset: (pba & ~7) >>> 0,
-  };
-}
-
 function msiVectors(config: ConfigSpace): number {
   const cap = config.capability(PCI_CAP_ID_MSI);
   if (cap === undefined) return 0;
   return 1 << ((config.read(cap + PCI_MSI_FLAGS, 2) & 0x0e) >> 1);
-}
-
-function alignUp(value: number, align: number): number {
-  return Math.ceil(value / align) * align;
 }
 
 export class SimDevice implements VfioDeviceIo {
@@ -123,6 +80,8 @@ export class SimDevice implements VfioDeviceIo {
   readonly #bars: (BarBacking | undefined)[] = [];
   readonly #rom: Uint8Array | null;
   readonly #irqs: IrqController;
+  readonly #regionFacts: RegionFacts;
+  readonly #accessFacts: AccessFacts;
   #hooks: ModelHooks | undefined;
   #dmaHost: DmaHost | null = null;
   #closed = false;
@@ -148,9 +107,25 @@ export class SimDevice implements VfioDeviceIo {
     this.#rom = rom;
     this.#config = new ConfigSpace(model.config, model.bars, rom?.length ?? 0);
     this.msix = msixLayoutOf(this.#config);
+    this.#regionFacts = {
+      name,
+      configSize: this.#config.size,
+      romSize: rom?.length ?? null,
+      vga: model.vga === true,
+      bars: this.#bars,
+      msix: this.msix,
+      msixMode: this.msixMode,
+      pageSize: this.pageSize,
+    };
+    this.#accessFacts = {
+      name,
+      bars: this.#bars,
+      msix: this.msix,
+      command: () => this.#config.read(PCI_COMMAND, 2),
+    };
     try {
-      for (const bar of model.bars) this.#bars[bar.index] = this.#backBar(bar);
-      if (this.msix) this.#initMsixTable();
+      for (const bar of model.bars) this.#bars[bar.index] = backBar(name, bar, this.pageSize);
+      if (this.msix) initMsixTable(name, this.msix, this.#bars);
       this.#irqs = new IrqController(
         {
           intx: this.#config.read(PCI_INTERRUPT_PIN, 1) !== 0 ? 1 : 0,
@@ -161,8 +136,8 @@ export class SimDevice implements VfioDeviceIo {
         {
           busMaster: () => (this.#config.read(PCI_COMMAND, 2) & PCI_COMMAND_MASTER) !== 0,
           intxDisabled: () => (this.#config.read(PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE) !== 0,
-          msixMasked: (v) => this.#msixMasked(v),
-          setMsixPending: (v, p) => this.#setMsixPending(v, p),
+          msixMasked: (v) => msixMasked(this.msix, this.#config, this.#bars, v),
+          setMsixPending: (v, p) => setMsixPending(this.msix!, this.#bars, v, p),
         },
       );
       this.#hooks = model.setup?.({
@@ -216,46 +191,7 @@ export class SimDevice implements VfioDeviceIo {
 
   regionInfo(index: number): VfioRegionInfo {
     this.#live();
-    const fdOffset =
-      Number.isInteger(index) && index >= 0 && index < VFIO_PCI_NUM_REGIONS ? vfioPciIndexToOffset(index) : 0;
-    const info = (flags: number, size: number, capabilities: RegionCapability[] = []): VfioRegionInfo => ({
-      index,
-      flags: capabilities.length > 0 ? flags | VFIO_REGION_INFO_FLAG_CAPS : flags,
-      size,
-      fdOffset,
-      capabilities,
-    });
-    if (index === VFIO_PCI_CONFIG_REGION_INDEX)
-      return info(VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, this.#config.size);
-    if (index === VFIO_PCI_ROM_REGION_INDEX)
-      return info(this.#rom ? VFIO_REGION_INFO_FLAG_READ : 0, this.#rom?.length ?? 0);
-    if (index === VFIO_PCI_VGA_REGION_INDEX) {
-      if (!this.model.vga)
-        fail('ioctl', EINVAL, `VFIO_DEVICE_GET_REGION_INFO: ${this.name} has no VGA region`);
-      return info(VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, VGA_REGION_SIZE);
-    }
-    if (!Number.isInteger(index) || index < 0 || index > 5)
-      fail('ioctl', EINVAL, `VFIO_DEVICE_GET_REGION_INFO: region index ${index}`);
-    const bar = this.#bars[index];
-    if (!bar) return info(0, 0);
-    const rw = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
-    if (!bar.mappable) return info(rw, bar.layout.size);
-    if (this.msix?.tableBar !== index) return info(rw | VFIO_REGION_INFO_FLAG_MMAP, bar.layout.size);
-    switch (this.msixMode) {
-      case 'mappable':
-        return info(rw | VFIO_REGION_INFO_FLAG_MMAP, bar.layout.size, [
-          { kind: 'msix-mappable', id: 3, version: 1 },
-        ]);
-      case 'mmap-no-cap':
-        return info(rw | VFIO_REGION_INFO_FLAG_MMAP, bar.layout.size);
-      default: {
-        const areas = this.#sparseAreas(bar);
-        if (areas.length === 0) return info(rw, bar.layout.size);
-        return info(rw | VFIO_REGION_INFO_FLAG_MMAP, bar.layout.size, [
-          { kind: 'sparse-mmap', id: 1, version: 1, areas },
-        ]);
-      }
-    }
+    return simRegionInfo(this.#regionFacts, index);
   }
 
   irqInfo(index: number): VfioIrqInfo {
@@ -285,7 +221,7 @@ export class SimDevice implements VfioDeviceIo {
 
   regionWrite(index: number, offset: number, value: number, size: AccessSize): void {
     if (!Number.isInteger(value) || value < 0 || value >= 2 ** (8 * size)) {
-      fail('pwrite', EINVAL, `value ${value} does not fit ${size} bytes`);
+      accessFailure('pwrite', EINVAL, `value ${value} does not fit ${size} bytes`);
     }
     const target = this.#access(index, offset, size, true);
     if (target === 'config') this.#config.write(offset, value, size);
@@ -303,7 +239,7 @@ export class SimDevice implements VfioDeviceIo {
 
   regionReadBlock(index: number, offset: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
-    this.#forEachPiece(offset, length, (at, size) => {
+    forEachPiece(offset, length, (at, size) => {
       const v = this.regionRead(index, at, size);
       for (let i = 0; i < size; i++) out[at - offset + i] = (v >>> (8 * i)) & 0xff;
     });
@@ -311,7 +247,7 @@ export class SimDevice implements VfioDeviceIo {
   }
 
   regionWriteBlock(index: number, offset: number, data: Uint8Array): void {
-    this.#forEachPiece(offset, data.length, (at, size) => {
+    forEachPiece(offset, data.length, (at, size) => {
       let v = 0;
       for (let i = size - 1; i >= 0; i--) v = v * 256 + data[at - offset + i]!;
       this.regionWrite(index, at, v, size);
@@ -323,19 +259,23 @@ export class SimDevice implements VfioDeviceIo {
     const info = this.regionInfo(index);
     const bar = this.#bars[index];
     if (!bar || (info.flags & VFIO_REGION_INFO_FLAG_MMAP) === 0) {
-      fail('mmap', EINVAL, `${this.name} region ${index} is not mmap-able`);
+      accessFailure('mmap', EINVAL, `${this.name} region ${index} is not mmap-able`);
     }
     if (prot.write && (info.flags & VFIO_REGION_INFO_FLAG_WRITE) === 0)
-      fail('mmap', EINVAL, `region ${index} is read-only`);
+      accessFailure('mmap', EINVAL, `region ${index} is read-only`);
     if (!Number.isSafeInteger(offset) || offset < 0 || offset % this.pageSize !== 0) {
-      fail(
+      accessFailure(
         'mmap',
         EINVAL,
         `offset 0x${offset.toString(16)} of region ${index} is not aligned to the ${this.pageSize}-byte page`,
       );
     }
     if (!Number.isSafeInteger(size) || size <= 0 || offset + size > bar.backingSize) {
-      fail('mmap', EINVAL, `0x${size.toString(16)} bytes at 0x${offset.toString(16)} exceed region ${index}`);
+      accessFailure(
+        'mmap',
+        EINVAL,
+        `0x${size.toString(16)} bytes at 0x${offset.toString(16)} exceed region ${index}`,
+      );
     }
     const sparse = info.capabilities.find((c) => c.kind === 'sparse-mmap');
     if (
@@ -345,7 +285,7 @@ export class SimDevice implements VfioDeviceIo {
       )
     ) {
       // Kernels that report sparse areas refuse mmaps overlapping the MSI-X table.
-      fail(
+      accessFailure(
         'mmap',
         EINVAL,
         `0x${size.toString(16)} bytes at 0x${offset.toString(16)} overlap the MSI-X table of region ${index}`,
@@ -368,10 +308,10 @@ export class SimDevice implements VfioDeviceIo {
   reset(): void {
     this.#live();
     if (!this.#hooksHaveReset())
-      fail('ioctl', EINVAL, `VFIO_DEVICE_RESET: ${this.name} does not support reset`);
+      accessFailure('ioctl', EINVAL, `VFIO_DEVICE_RESET: ${this.name} does not support reset`);
     this.#config.reset();
     for (const bar of this.#bars) bar?.memory.u8.fill(0);
-    if (this.msix) this.#initMsixTable();
+    if (this.msix) initMsixTable(this.name, this.msix, this.#bars);
     this.#hooks!.reset!();
   }
 
@@ -406,63 +346,8 @@ export class SimDevice implements VfioDeviceIo {
     return this.#hooks?.reset !== undefined;
   }
 
-  #backBar(layout: BarLayout & { mappable?: boolean }): BarBacking {
-    const { index, size, kind } = layout;
-    if (!Number.isSafeInteger(size) || size < (kind === 'io' ? 4 : 16) || (size & (size - 1)) !== 0) {
-      throw new ModelError(
-        'ERR_MODEL_BAR',
-        `BAR ${index} of ${this.name}: size ${size} is not a power of two >= ${kind === 'io' ? 4 : 16}`,
-      );
-    }
-    const name = `${this.name} BAR ${index}`;
-    if (kind === 'io') {
-      const region = MemoryRegion.ram(name, size);
-      return {
-        layout,
-        mappable: false,
-        memfd: -1,
-        backingSize: size,
-        ownMapping: null,
-        memory: region.memory!,
-        region,
-        space: new AddressSpace(region, name, { kind: 'io' }),
-      };
-    }
-    const backingSize = alignUp(size, this.pageSize);
-    const memfd = libc.sysMemfdCreate(name);
-    try {
-      libc.sysFtruncate(memfd, backingSize);
-      const ownMapping = MappedArea.map(
-        memfd,
-        0,
-        backingSize,
-        { read: true, write: true },
-        `${name} (model)`,
-      );
-      const region = MemoryRegion.ramDevice(name, size, ownMapping);
-      return {
-        layout,
-        mappable: layout.mappable !== false,
-        memfd,
-        backingSize,
-        ownMapping,
-        memory: ownMapping,
-        region,
-        space: new AddressSpace(region, name),
-      };
-    } catch (err) {
-      libc.sysClose(memfd);
-      throw err;
-    }
-  }
-
   #releaseBars(): void {
-    for (const bar of this.#bars) {
-      if (!bar) continue;
-      bar.space.destroy();
-      bar.ownMapping?.unmap();
-      if (bar.memfd >= 0) libc.sysClose(bar.memfd);
-    }
+    for (const bar of this.#bars) if (bar) releaseBar(bar);
     this.#bars.length = 0;
   }
 
@@ -472,108 +357,12 @@ export class SimDevice implements VfioDeviceIo {
     return { layout: bar.layout, region: bar.region, memory: bar.memory };
   }
 
-  /** Every vector starts masked, as PCI requires after reset (and the captures show). */
-  #initMsixTable(): void {
-    const m = this.msix!;
-    const table = this.#bars[m.tableBar];
-    const pba = this.#bars[m.pbaBar];
-    if (!table || !pba || m.tableOffset + m.vectors * PCI_MSIX_ENTRY_SIZE > table.layout.size) {
-      throw new ModelError('ERR_MODEL_MSIX', `MSI-X table of ${this.name} does not fit in BAR ${m.tableBar}`);
-    }
-    if (m.pbaOffset + Math.ceil(m.vectors / 64) * 8 > pba.layout.size) {
-      throw new ModelError('ERR_MODEL_MSIX', `MSI-X PBA of ${this.name} does not fit in BAR ${m.pbaBar}`);
-    }
-    for (let v = 0; v < m.vectors; v++) table.memory.u32[(m.tableOffset + v * 16 + 12) / 4] = 1;
-  }
-
-  #msixMasked(vector: number): boolean {
-    const m = this.msix;
-    if (!m || vector >= m.vectors) return true;
-    const cap = this.#config.capability(PCI_CAP_ID_MSIX)!;
-    if (this.#config.read(cap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_MASKALL) return true;
-    return (this.#bars[m.tableBar]!.memory.u32[(m.tableOffset + vector * 16 + 12) / 4]! & 1) !== 0;
-  }
-
-  #setMsixPending(vector: number, pending: boolean): void {
-    const m = this.msix!;
-    const word = (m.pbaOffset + Math.floor(vector / 32) * 4) / 4;
-    const u32 = this.#bars[m.pbaBar]!.memory.u32;
-    const bit = 1 << (vector % 32);
-    u32[word] = pending ? (u32[word]! | bit) >>> 0 : (u32[word]! & ~bit) >>> 0;
-  }
-
-  #sparseAreas(bar: BarBacking): { offset: number; size: number }[] {
-    const m = this.msix!;
-    const start = Math.floor(m.tableOffset / this.pageSize) * this.pageSize;
-    const end = alignUp(m.tableOffset + m.vectors * PCI_MSIX_ENTRY_SIZE, this.pageSize);
-    const areas: { offset: number; size: number }[] = [];
-    if (start > 0) areas.push({ offset: 0, size: start });
-    if (end < bar.layout.size) areas.push({ offset: end, size: bar.layout.size - end });
-    return areas;
-  }
-
-  /** Validates an access like vfio-pci's read/write paths and says what serves it. */
-  #access(
-    index: number,
-    offset: number,
-    size: number,
-    write: boolean,
-  ): BarBacking | 'config' | 'rom' | 'vga' | 'hidden' {
+  #access(index: number, offset: number, size: number, write: boolean): AccessTarget {
     this.#live();
-    const info = this.regionInfo(index);
-    const syscall = write ? 'pwrite' : 'pread';
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + size > info.size) {
-      fail(
-        syscall,
-        EINVAL,
-        `${size} bytes at 0x${offset.toString(16)} of ${this.name} region ${index} (size 0x${info.size.toString(16)})`,
-      );
-    }
-    if ((info.flags & (write ? VFIO_REGION_INFO_FLAG_WRITE : VFIO_REGION_INFO_FLAG_READ)) === 0) {
-      fail(syscall, EINVAL, `${this.name} region ${index} is not ${write ? 'writable' : 'readable'}`);
-    }
-    if (index === VFIO_PCI_CONFIG_REGION_INDEX) return 'config';
-    if (index === VFIO_PCI_ROM_REGION_INDEX) return 'rom';
-    if (index === VFIO_PCI_VGA_REGION_INDEX) return 'vga';
-    const bar = this.#bars[index]!;
-    const command = this.#config.read(PCI_COMMAND, 2);
-    if ((command & (bar.layout.kind === 'io' ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY)) === 0) {
-      fail(
-        syscall,
-        EIO,
-        `${this.name} BAR ${index}: ${bar.layout.kind === 'io' ? 'I/O' : 'memory'} decode is disabled in the command register`,
-      );
-    }
-    const m = this.msix;
-    if (
-      m &&
-      m.tableBar === index &&
-      offset < m.tableOffset + m.vectors * PCI_MSIX_ENTRY_SIZE &&
-      offset + size > m.tableOffset
-    ) {
-      return 'hidden'; // vfio-pci keeps the MSI-X table from read/write: reads all ones, writes dropped
-    }
-    return bar;
-  }
-
-  #forEachPiece(offset: number, length: number, fn: (at: number, size: AccessSize) => void): void {
-    // vfio_pci_core_do_io_rw: the widest aligned access that fits, up to 4 bytes.
-    let at = offset;
-    const end = offset + length;
-    while (at < end) {
-      const size: AccessSize = end - at >= 4 && at % 4 === 0 ? 4 : end - at >= 2 && at % 2 === 0 ? 2 : 1;
-      fn(at, size);
-      at += size;
-    }
+    return resolveAccess(this.#accessFacts, this.regionInfo(index), index, offset, size, write);
   }
 
   #live(): void {
     if (this.#closed) throw new VfioClosedError(`device ${this.name}`);
   }
-}
-
-function readLE(bytes: Uint8Array, offset: number, size: number): number {
-  let v = 0;
-  for (let i = size - 1; i >= 0; i--) v = v * 256 + bytes[offset + i]!;
-  return v;
 }

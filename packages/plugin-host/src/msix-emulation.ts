@@ -1,0 +1,118 @@
+/**
+ * The device side of MSI-X: where the table and PBA are (from the
+ * capability), their state after reset, the mask a vector fires against, the
+ * pending bits a masked vector sets, and the mmap-able areas around the table
+ * that kernels reporting SPARSE_MMAP give.
+ */
+import {
+  PCI_CAP_ID_MSIX,
+  PCI_MSIX_ENTRY_SIZE,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_MASKALL,
+  PCI_MSIX_FLAGS_QSIZE,
+  PCI_MSIX_PBA,
+  PCI_MSIX_TABLE,
+} from '@vfio-ts/vfio-sys';
+import { alignUp, type BarBacking } from './bar-backing.js';
+import type { ConfigSpace } from './config-space.js';
+import { ModelError } from './errors.js';
+
+export interface MsixLayout {
+  readonly vectors: number;
+  readonly tableBar: number;
+  readonly tableOffset: number;
+  readonly pbaBar: number;
+  readonly pbaOffset: number;
+}
+
+/** Vector control is the last dword of a 16-byte entry; bit 0 masks the vector. */
+const VECTOR_CTRL = 12;
+
+export function msixLayoutOf(config: ConfigSpace): MsixLayout | null {
+  const cap = config.capability(PCI_CAP_ID_MSIX);
+  if (cap === undefined) return null;
+  const table = config.read(cap + PCI_MSIX_TABLE, 4);
+  const pba = config.read(cap + PCI_MSIX_PBA, 4);
+  return {
+    vectors: (config.read(cap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_QSIZE) + 1,
+    tableBar: table & 7,
+    tableOffset: (table & ~7) >>> 0,
+    pbaBar: pba & 7,
+    pbaOffset: (pba & ~7) >>> 0,
+  };
+}
+
+/** Bytes of the table: one 16-byte entry per vector. */
+export function msixTableBytes(m: MsixLayout): number {
+  return m.vectors * PCI_MSIX_ENTRY_SIZE;
+}
+
+/** Checks the table and PBA fit their BARs, then masks every vector, as PCI requires after reset (and the captures show). */
+export function initMsixTable(
+  device: string,
+  m: MsixLayout,
+  bars: readonly (BarBacking | undefined)[],
+): void {
+  const table = bars[m.tableBar];
+  const pba = bars[m.pbaBar];
+  if (!table || !pba || m.tableOffset + msixTableBytes(m) > table.layout.size) {
+    throw new ModelError('ERR_MODEL_MSIX', `MSI-X table of ${device} does not fit in BAR ${m.tableBar}`);
+  }
+  if (m.pbaOffset + Math.ceil(m.vectors / 64) * 8 > pba.layout.size) {
+    throw new ModelError('ERR_MODEL_MSIX', `MSI-X PBA of ${device} does not fit in BAR ${m.pbaBar}`);
+  }
+  for (let v = 0; v < m.vectors; v++) {
+    table.memory.u32[(m.tableOffset + v * PCI_MSIX_ENTRY_SIZE + VECTOR_CTRL) / 4] = 1;
+  }
+}
+
+/** True when `vector` may not signal: the function mask, its entry's mask bit, or no such vector. */
+export function msixMasked(
+  m: MsixLayout | null,
+  config: ConfigSpace,
+  bars: readonly (BarBacking | undefined)[],
+  vector: number,
+): boolean {
+  if (!m || vector >= m.vectors) return true;
+  const cap = config.capability(PCI_CAP_ID_MSIX)!;
+  if (config.read(cap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_MASKALL) return true;
+  const ctrl =
+    bars[m.tableBar]!.memory.u32[(m.tableOffset + vector * PCI_MSIX_ENTRY_SIZE + VECTOR_CTRL) / 4]!;
+  return (ctrl & 1) !== 0;
+}
+
+export function setMsixPending(
+  m: MsixLayout,
+  bars: readonly (BarBacking | undefined)[],
+  vector: number,
+  pending: boolean,
+): void {
+  const word = (m.pbaOffset + Math.floor(vector / 32) * 4) / 4;
+  const u32 = bars[m.pbaBar]!.memory.u32;
+  const bit = 1 << (vector % 32);
+  u32[word] = pending ? (u32[word]! | bit) >>> 0 : (u32[word]! & ~bit) >>> 0;
+}
+
+/** The SPARSE_MMAP areas of the table's BAR: everything but the pages the table touches. */
+export function msixSparseAreas(
+  m: MsixLayout,
+  barSize: number,
+  pageSize: number,
+): { offset: number; size: number }[] {
+  const start = Math.floor(m.tableOffset / pageSize) * pageSize;
+  const end = alignUp(m.tableOffset + msixTableBytes(m), pageSize);
+  const areas: { offset: number; size: number }[] = [];
+  if (start > 0) areas.push({ offset: 0, size: start });
+  if (end < barSize) areas.push({ offset: end, size: barSize - end });
+  return areas;
+}
+
+/** Whether an access touches the table (which vfio-pci keeps from read/write). */
+export function touchesMsixTable(m: MsixLayout | null, index: number, offset: number, size: number): boolean {
+  return (
+    m !== null &&
+    m.tableBar === index &&
+    offset < m.tableOffset + msixTableBytes(m) &&
+    offset + size > m.tableOffset
+  );
+}

@@ -1,0 +1,95 @@
+/**
+ * Region reads and writes validated as vfio-pci's read/write paths validate
+ * them (range, READ/WRITE flags, decode enabled in the command register), and
+ * the target that serves each: config space, the ROM, the VGA hooks, the BAR's
+ * register tree, or the MSI-X table that vfio-pci hides.
+ */
+import {
+  type AccessSize,
+  PCI_COMMAND_IO,
+  PCI_COMMAND_MEMORY,
+  SysError,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_ROM_REGION_INDEX,
+  VFIO_PCI_VGA_REGION_INDEX,
+  VFIO_REGION_INFO_FLAG_READ,
+  VFIO_REGION_INFO_FLAG_WRITE,
+  type VfioRegionInfo,
+} from '@vfio-ts/vfio-sys';
+import type { BarBacking } from './bar-backing.js';
+import { type MsixLayout, touchesMsixTable } from './msix-emulation.js';
+
+const EINVAL = 22;
+const EIO = 5;
+
+export type AccessTarget = BarBacking | 'config' | 'rom' | 'vga' | 'hidden';
+
+export interface AccessFacts {
+  readonly name: string;
+  readonly bars: readonly (BarBacking | undefined)[];
+  readonly msix: MsixLayout | null;
+  /** The command register now (decode enables). */
+  command(): number;
+}
+
+export function accessFailure(syscall: string, errno: number, detail: string): never {
+  throw new SysError(syscall, errno, { detail });
+}
+
+/** Validates an access to region `index` (described by `info`) and says what serves it. */
+export function resolveAccess(
+  facts: AccessFacts,
+  info: VfioRegionInfo,
+  index: number,
+  offset: number,
+  size: number,
+  write: boolean,
+): AccessTarget {
+  const syscall = write ? 'pwrite' : 'pread';
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + size > info.size) {
+    accessFailure(
+      syscall,
+      EINVAL,
+      `${size} bytes at 0x${offset.toString(16)} of ${facts.name} region ${index} (size 0x${info.size.toString(16)})`,
+    );
+  }
+  if ((info.flags & (write ? VFIO_REGION_INFO_FLAG_WRITE : VFIO_REGION_INFO_FLAG_READ)) === 0) {
+    accessFailure(syscall, EINVAL, `${facts.name} region ${index} is not ${write ? 'writable' : 'readable'}`);
+  }
+  if (index === VFIO_PCI_CONFIG_REGION_INDEX) return 'config';
+  if (index === VFIO_PCI_ROM_REGION_INDEX) return 'rom';
+  if (index === VFIO_PCI_VGA_REGION_INDEX) return 'vga';
+  const bar = facts.bars[index]!;
+  const io = bar.layout.kind === 'io';
+  if ((facts.command() & (io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY)) === 0) {
+    accessFailure(
+      syscall,
+      EIO,
+      `${facts.name} BAR ${index}: ${io ? 'I/O' : 'memory'} decode is disabled in the command register`,
+    );
+  }
+  // vfio-pci keeps the MSI-X table from read/write: reads all ones, writes dropped.
+  if (touchesMsixTable(facts.msix, index, offset, size)) return 'hidden';
+  return bar;
+}
+
+/** vfio_pci_core_do_io_rw: a block as the widest aligned accesses that fit, up to 4 bytes. */
+export function forEachPiece(
+  offset: number,
+  length: number,
+  fn: (at: number, size: AccessSize) => void,
+): void {
+  let at = offset;
+  const end = offset + length;
+  while (at < end) {
+    const size: AccessSize = end - at >= 4 && at % 4 === 0 ? 4 : end - at >= 2 && at % 2 === 0 ? 2 : 1;
+    fn(at, size);
+    at += size;
+  }
+}
+
+export function readLE(bytes: Uint8Array, offset: number, size: number): number {
+  let v = 0;
+  for (let i = size - 1; i >= 0; i--) v = v * 256 + bytes[offset + i]!;
+  return v;
+}
