@@ -15,6 +15,8 @@ const anyOf = (names) => (names.length === 0 ? '^$' : names.map(pkg).join('|'));
 const TEST_SUPPORT = '^(tools/test-support/|@vfio-ts/test-support(/|$))';
 const OURS = '^(packages/|tools/|@vfio-ts/)';
 const TESTS = 'test|bench';
+/** Folders under tools/ other than the shared helpers and this check: test tiers on top of everything. */
+const TEST_TIERS = '^tools/(?!test-support/|lint/)[^/]+/';
 
 module.exports = {
   allowed: [
@@ -41,7 +43,7 @@ module.exports = {
     },
     {
       comment: 'Tests and benches of every package may use the shared test helpers',
-      from: { path: `^(packages/[^/]+|tools/vm)/(${TESTS})/` },
+      from: { path: `^packages/[^/]+/(${TESTS})/` },
       to: { path: TEST_SUPPORT },
     },
     {
@@ -51,9 +53,9 @@ module.exports = {
       to: { path: anyOf(TEST_SUPPORT_DEPS) },
     },
     {
-      comment: 'The VM tier drives every package on the real driver',
-      from: { path: '^tools/vm/' },
-      to: { path: anyOf(Object.keys(LAYERS)) },
+      comment: 'Test tiers under tools/ (the VM tier, ...) drive every package, with the shared test helpers',
+      from: { path: TEST_TIERS },
+      to: { path: `${anyOf(Object.keys(LAYERS))}|${TEST_SUPPORT}` },
     },
   ],
   allowedSeverity: 'error',

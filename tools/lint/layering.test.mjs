@@ -75,6 +75,8 @@ describe('the layering check', () => {
       'packages/cli/src/index.ts': importing('@vfio-ts/vfio-user'),
       'packages/vfio-sys/test/fake.test.ts': importing('@vfio-ts/test-support'),
       'tools/test-support/src/index.ts': importing('@vfio-ts/trace'),
+      'tools/vm/test/tier.test.ts': importing('@vfio-ts/cli'),
+      'tools/vm/test/leaks.test.ts': importing('@vfio-ts/test-support'),
       // Refused.
       'packages/memory-core/src/up.ts': importing('@vfio-ts/vfio-region'),
       'packages/vfio-sys/src/sideways.ts': importing('@vfio-ts/memory-core'),
