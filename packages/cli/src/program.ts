@@ -192,11 +192,13 @@ export function buildProgram(ctx: RunContext): Command {
     .description('fast-path (mapped) vs slow-path register reads on a device: ns per access and the ratio')
     .argument('<device>', DEVICE_HELP)
     .option('--iterations <n>', 'fast-path reads to time (the slow path does 1/20 as many)', '1000000')
-    .action(async (text: string, opts: { iterations: string }, cmd: Command) => {
+    .option('--bar <index>', 'time a register of this BAR (default: the first BAR with a mapped register)')
+    .action(async (text: string, opts: { iterations: string; bar?: string }, cmd: Command) => {
       const { g, out } = setup(cmd, ctx);
       const iterations = Number(opts.iterations);
       if (!Number.isSafeInteger(iterations) || iterations < 1000)
         throw new UsageError(`--iterations ${opts.iterations} must be an integer >= 1000`);
+      const bar = opts.bar === undefined ? undefined : parseAccess(opts.bar, '0', '4').bar;
       const { arg, pci } = device(text, g);
       // Ctrl-C stops the loop at the next chunk; the device is torn down and the cursor given back.
       const interrupt = new AbortController();
@@ -207,6 +209,7 @@ export function buildProgram(ctx: RunContext): Command {
         r = await withRealizedAsync(arg, pci, (dev) =>
           bench(dev, {
             iterations,
+            ...(bar === undefined ? {} : { bar }),
             progress: !out.json && ctx.stderr.isTTY === true ? ctx.stderr : null,
             signal: interrupt.signal,
           }),

@@ -26,6 +26,8 @@ export interface BenchResult {
 
 export interface BenchOptions {
   readonly iterations: number;
+  /** Only this BAR (default: the first with a mapped register). */
+  readonly bar?: number;
   /** Where to draw a progress bar (a TTY), or null for none. */
   readonly progress: NodeJS.WritableStream | null;
   /** Aborted on Ctrl-C: the loop stops at the next chunk. */
@@ -39,14 +41,19 @@ interface MappedRegister {
   readonly region: string;
 }
 
-/** The first 4-byte-aligned register of a memory BAR that the flat view dispatches to a mapped area. */
-export function findMappedRegister(dev: VfioPciDevice): MappedRegister | null {
+/** The first 4-byte-aligned register of a memory BAR (or of `only`) that the flat view dispatches to a mapped area. */
+export function findMappedRegister(dev: VfioPciDevice, only?: number): MappedRegister | null {
   for (const range of dev.memory.flatView().ranges) {
     if (range.region.mtreeType !== 'ramd') continue;
     const start = Math.ceil(range.start / 4) * 4;
     if (start + 4 > range.end) continue;
     const bar = dev.bars.find(
-      (b) => b.kind !== 'io' && b.address !== null && start >= b.address && start + 4 <= b.address + b.size,
+      (b) =>
+        (only === undefined || b.index === only) &&
+        b.kind !== 'io' &&
+        b.address !== null &&
+        start >= b.address &&
+        start + 4 <= b.address + b.size,
     );
     if (bar)
       return { bar: bar.index, offset: start - bar.address!, address: start, region: range.region.name };
@@ -81,10 +88,10 @@ async function measure(
 }
 
 export async function bench(dev: VfioPciDevice, options: BenchOptions): Promise<BenchResult> {
-  const reg = findMappedRegister(dev);
+  const reg = findMappedRegister(dev, options.bar);
   if (!reg)
     throw new UsageError(
-      `${dev.name} has no mapped register to benchmark: no BAR is mapped, or emulated regions cover every mapped byte`,
+      `${dev.name} has no mapped register to benchmark${options.bar === undefined ? '' : ` in BAR ${options.bar}`}: no BAR is mapped, or emulated regions cover every mapped byte`,
       'the fast path needs a BAR the backend lets us mmap (and no x-no-mmap)',
     );
   const fastIterations = options.iterations;
