@@ -14,6 +14,7 @@ import {
   VFIO_PCI_VGA_REGION_INDEX,
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
+  VfioArgumentError,
   type VfioRegionInfo,
 } from '@vfio-ts/vfio-sys';
 import type { BarBacking } from './bar-backing.js';
@@ -30,6 +31,38 @@ export interface AccessFacts {
   readonly msix: MsixLayout | null;
   /** The command register now (decode enables). */
   command(): number;
+}
+
+/** A bad value quoted in a message: at most a short prefix of it. */
+export function quote(value: unknown): string {
+  const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+}
+
+/**
+ * The seam's single accesses are 1, 2 or 4 bytes through regionRead/regionWrite
+ * and 8 through the 64-bit calls (a number cannot hold every 64-bit value);
+ * other sizes are refused before anything is touched.
+ */
+export function checkAccessSize(size: number, call: 'regionRead' | 'regionWrite'): void {
+  if (size === 1 || size === 2 || size === 4) return;
+  if (size === 8)
+    throw new VfioArgumentError(
+      `${call} of 8 bytes: a number cannot hold every 64-bit value`,
+      `use ${call}64, which takes a bigint`,
+    );
+  throw new VfioArgumentError(
+    `${call} size ${quote(size)} is not an access size`,
+    `use 1, 2 or 4 (or ${call}64 for 8)`,
+  );
+}
+
+/** A block length that can be allocated and addressed (the range itself is checked per access). */
+export function checkBlockLength(length: number, regionSize: number, what: string): void {
+  if (!Number.isSafeInteger(length) || length < 0 || length > regionSize)
+    throw new VfioArgumentError(
+      `${what} of ${quote(length)} bytes: expected 0 to 0x${regionSize.toString(16)} (the region size)`,
+    );
 }
 
 export function accessFailure(syscall: string, errno: number, detail: string): never {

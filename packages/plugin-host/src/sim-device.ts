@@ -23,6 +23,7 @@ import {
   VFIO_PCI_NUM_REGIONS,
   VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_WRITE,
+  VfioArgumentError,
   VfioClosedError,
   type VfioDeviceInfo,
   type VfioDeviceIo,
@@ -46,7 +47,10 @@ import {
   type AccessFacts,
   type AccessTarget,
   accessFailure,
+  checkAccessSize,
+  checkBlockLength,
   forEachPiece,
+  quote,
   readLE,
   resolveAccess,
 } from './region-access.js';
@@ -200,6 +204,7 @@ export class SimDevice implements VfioDeviceIo {
   }
 
   regionRead(index: number, offset: number, size: AccessSize): number {
+    checkAccessSize(size, 'regionRead');
     const target = this.#access(index, offset, size, false);
     if (target === 'config') return this.#config.read(offset, size);
     if (target === 'rom') return readLE(this.#rom!, offset, size);
@@ -220,8 +225,9 @@ export class SimDevice implements VfioDeviceIo {
   }
 
   regionWrite(index: number, offset: number, value: number, size: AccessSize): void {
-    if (!Number.isInteger(value) || value < 0 || value >= 2 ** (8 * size)) {
-      accessFailure('pwrite', EINVAL, `value ${value} does not fit ${size} bytes`);
+    checkAccessSize(size, 'regionWrite');
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= 2 ** (8 * size)) {
+      accessFailure('pwrite', EINVAL, `value ${quote(value)} does not fit ${size} bytes`);
     }
     const target = this.#access(index, offset, size, true);
     if (target === 'config') this.#config.write(offset, value, size);
@@ -230,6 +236,9 @@ export class SimDevice implements VfioDeviceIo {
   }
 
   regionWrite64(index: number, offset: number, value: bigint): void {
+    if (typeof value !== 'bigint' || value < 0n || value >= 1n << 64n) {
+      accessFailure('pwrite', EINVAL, `value ${quote(value)} does not fit 8 bytes`);
+    }
     const target = this.#access(index, offset, 8, true);
     if (target === 'config') {
       this.#config.write(offset, Number(value & 0xffffffffn), 4);
@@ -238,6 +247,7 @@ export class SimDevice implements VfioDeviceIo {
   }
 
   regionReadBlock(index: number, offset: number, length: number): Uint8Array {
+    checkBlockLength(length, this.regionInfo(index).size, 'regionReadBlock');
     const out = new Uint8Array(length);
     forEachPiece(offset, length, (at, size) => {
       const v = this.regionRead(index, at, size);
@@ -247,6 +257,8 @@ export class SimDevice implements VfioDeviceIo {
   }
 
   regionWriteBlock(index: number, offset: number, data: Uint8Array): void {
+    if (!(data instanceof Uint8Array))
+      throw new VfioArgumentError(`regionWriteBlock data must be a Uint8Array, not ${quote(data)}`);
     forEachPiece(offset, data.length, (at, size) => {
       let v = 0;
       for (let i = size - 1; i >= 0; i--) v = v * 256 + data[at - offset + i]!;

@@ -34,6 +34,25 @@ import {
   VFIO_DEVICE_SET_IRQS,
 } from '../uapi/ioctls.js';
 
+/**
+ * regionRead/regionWrite are single accesses of 1, 2 or 4 bytes (what
+ * vfio-pci performs as one ioread/iowrite); 8 goes through the 64-bit calls
+ * so the value stays exact. Any other size would be a partial or split
+ * transfer, so it is refused before the syscall.
+ */
+function checkAccessSize(size: number, call: 'regionRead' | 'regionWrite'): void {
+  if (size === 1 || size === 2 || size === 4) return;
+  if (size === 8)
+    throw new VfioArgumentError(
+      `${call} of 8 bytes: a number cannot hold every 64-bit value`,
+      `use ${call}64, which takes a bigint`,
+    );
+  throw new VfioArgumentError(
+    `${call} size ${String(size).slice(0, 20)} is not an access size`,
+    `use 1, 2 or 4 (or ${call}64 for 8)`,
+  );
+}
+
 export class KernelVfioDevice implements VfioDeviceIo {
   readonly backend = 'kernel' as const;
   readonly name: string;
@@ -97,6 +116,7 @@ export class KernelVfioDevice implements VfioDeviceIo {
   }
 
   regionRead(index: number, offset: number, size: AccessSize): number {
+    checkAccessSize(size, 'regionRead');
     const buf = this.#scratch.subarray(0, size);
     this.#transfer('pread', index, offset, buf);
     return size === 4 ? buf.readUInt32LE(0) : size === 2 ? buf.readUInt16LE(0) : buf.readUInt8(0);
@@ -109,16 +129,22 @@ export class KernelVfioDevice implements VfioDeviceIo {
   }
 
   regionWrite(index: number, offset: number, value: number, size: AccessSize): void {
-    if (!Number.isInteger(value) || value < 0 || value >= 2 ** (8 * size))
-      throw new VfioArgumentError(`value ${value} does not fit ${size} bytes`);
+    checkAccessSize(size, 'regionWrite');
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= 2 ** (8 * size))
+      throw new VfioArgumentError(`value ${String(value).slice(0, 40)} does not fit ${size} bytes`);
     const buf = this.#scratch.subarray(0, size);
     buf.writeUIntLE(value, 0, size);
     this.#transfer('pwrite', index, offset, buf);
   }
 
   regionWrite64(index: number, offset: number, value: bigint): void {
+    if (typeof value !== 'bigint' || value < 0n || value >= 1n << 64n)
+      throw new VfioArgumentError(
+        `value ${String(value).slice(0, 40)} does not fit 8 bytes`,
+        'pass a bigint 0..2^64-1',
+      );
     const buf = this.#scratch.subarray(0, 8);
-    buf.writeBigUInt64LE(BigInt.asUintN(64, value), 0);
+    buf.writeBigUInt64LE(value, 0);
     this.#transfer('pwrite', index, offset, buf);
   }
 
