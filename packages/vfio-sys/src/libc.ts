@@ -21,6 +21,7 @@ const raw = {
   munmap: libc.func('int munmap(intptr_t addr, size_t length)'),
   memfdCreate: libc.func('int memfd_create(const char *name, unsigned int flags)'),
   ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
+  fallocate: libc.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
   eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
   poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)'),
   getpagesize: libc.func('int getpagesize(void)'),
@@ -40,6 +41,7 @@ export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
+export const MAP_NORESERVE = 0x4000;
 
 export const MFD_CLOEXEC = 1;
 export const EFD_CLOEXEC = 0o2000000;
@@ -172,6 +174,22 @@ export function sysMemfdCreate(name: string, flags = MFD_CLOEXEC): number {
 
 export function sysFtruncate(fd: number, length: number): void {
   if ((raw.ftruncate(fd, length) as number) < 0) fail('ftruncate', `fd ${fd}, ${length}`);
+}
+
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+
+/**
+ * Gives the pages of [offset, offset + length) of a file back: they read as
+ * zeros, and every mapping of the file sees that at once (no SIGBUS window,
+ * unlike truncating and growing it again).
+ */
+export function sysPunchHole(fd: number, offset: number, length: number): void {
+  if ((raw.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) as number) < 0)
+    fail(
+      'fallocate',
+      `FALLOC_FL_PUNCH_HOLE of fd ${fd}, 0x${length.toString(16)} bytes at 0x${offset.toString(16)}`,
+    );
 }
 
 export function sysEventfd(initval = 0, flags = EFD_CLOEXEC): number {
