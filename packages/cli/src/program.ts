@@ -11,6 +11,7 @@ import {
 } from './commands/access.js';
 import { bench } from './commands/bench.js';
 import { bind, unbind } from './commands/bind.js';
+import { configSpaceReport, printConfigSpace } from './commands/config-space.js';
 import { inspectReport, printInspect } from './commands/inspect.js';
 import { list } from './commands/list.js';
 import { registerServe } from './commands/serve.js';
@@ -145,6 +146,23 @@ export function buildProgram(ctx: RunContext): Command {
       );
       if (out.json) out.document({ device: arg.name, flat: opts.flat, mtree: tree });
       else ctx.stdout.write(tree);
+    });
+
+  program
+    .command('config')
+    .description(
+      'config space as lspci -vv -xxx shows it: header, capability and extended capability lists, the bytes vfio-ts virtualizes, hex dump',
+    )
+    .argument('<device>', DEVICE_HELP)
+    .option('-x, --extended', 'dump the whole space (4096 bytes on PCI Express), as lspci -xxxx', false)
+    .action((text: string, opts: { extended: boolean }, cmd: Command) => {
+      const { g, out } = setup(cmd, ctx);
+      const { arg, pci } = device(text, g);
+      withRealized(arg, pci, (dev) => {
+        const report = configSpaceReport(dev, arg);
+        if (out.json) out.document(report);
+        else printConfigSpace(report, dev, out, opts);
+      });
     });
 
   const access = (name: 'read' | 'write') => {

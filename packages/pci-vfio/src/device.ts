@@ -191,6 +191,16 @@ export class VfioPciDevice implements Disposable {
   }
 
   /**
+   * Which config-space bits vfio-ts emulates instead of passing the device's
+   * through (QEMU's emulated_config_bits), one mask byte per config byte; a
+   * copy, for tools that show config space (`vfio-ts config`).
+   */
+  emulatedConfigBits(): Uint8Array {
+    this.#live();
+    return this.#config.emulatedBits.slice();
+  }
+
+  /**
    * vfio_pci_write_config: the write goes through, then whatever it touched
    * follows it: MSI or MSI-X enable (with INTx handed over), the MSI-X
    * function mask, or the BAR mappings (pci_update_mappings).
