@@ -39,6 +39,12 @@ export interface ModelHooks {
   /** Release anything setup acquired. */
   close?(): void;
   /**
+   * Config space changed at `offset` (`length` bytes): a write through the
+   * CONFIG region, the model's own `configWrite`, or reset (the whole space).
+   * Models that mirror config space in BAR memory refresh the mirror here.
+   */
+  configWritten?(offset: number, length: number): void;
+  /**
    * Legacy VGA accesses (region 8, models with `vga`): `offset` is the legacy
    * address (0xa0000-0xbffff memory, 0x3b0-0x3bb and 0x3c0-0x3df I/O ports).
    * Without these hooks reads are 0 and writes are dropped.

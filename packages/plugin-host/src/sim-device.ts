@@ -147,7 +147,7 @@ export class SimDevice implements VfioDeviceIo {
       this.#hooks = model.setup?.({
         bar: (index) => this.#barContext(index),
         configRead: (offset, size) => this.#config.read(offset, size),
-        configWrite: (offset, value, size) => this.#config.write(offset, value, size),
+        configWrite: (offset, value, size) => this.#writeConfig(offset, value, size),
         configSize: this.#config.size,
         raise: (kind, vector) => this.raise(kind, vector),
         dmaRead: (address, length) => this.#dma('read', address, length).read(address, length),
@@ -230,7 +230,7 @@ export class SimDevice implements VfioDeviceIo {
       accessFailure('pwrite', EINVAL, `value ${quote(value)} does not fit ${size} bytes`);
     }
     const target = this.#access(index, offset, size, true);
-    if (target === 'config') this.#config.write(offset, value, size);
+    if (target === 'config') this.#writeConfig(offset, value, size);
     else if (target === 'vga') this.#hooks?.vgaWrite?.(offset, value, size);
     else if (typeof target === 'object') target.space.write(offset, value, size);
   }
@@ -241,8 +241,8 @@ export class SimDevice implements VfioDeviceIo {
     }
     const target = this.#access(index, offset, 8, true);
     if (target === 'config') {
-      this.#config.write(offset, Number(value & 0xffffffffn), 4);
-      this.#config.write(offset + 4, Number(value >> 32n), 4);
+      this.#writeConfig(offset, Number(value & 0xffffffffn), 4);
+      this.#writeConfig(offset + 4, Number(value >> 32n), 4);
     } else if (typeof target === 'object') target.space.write64(offset, value);
   }
 
@@ -324,6 +324,7 @@ export class SimDevice implements VfioDeviceIo {
     this.#config.reset();
     for (const bar of this.#bars) bar?.memory.u8.fill(0);
     if (this.msix) initMsixTable(this.name, this.msix, this.#bars);
+    this.#hooks!.configWritten?.(0, this.#config.size);
     this.#hooks!.reset!();
   }
 
@@ -352,6 +353,12 @@ export class SimDevice implements VfioDeviceIo {
       );
     }
     return this.#dmaHost;
+  }
+
+  /** Every config space write goes here, so the model hears of it (config mirrors in BAR memory). */
+  #writeConfig(offset: number, value: number, size: number): void {
+    this.#config.write(offset, value, size);
+    this.#hooks?.configWritten?.(offset, size);
   }
 
   #hooksHaveReset(): boolean {

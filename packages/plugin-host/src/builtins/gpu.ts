@@ -21,16 +21,74 @@ import { register32 } from './registers.js';
 
 const MiB = 1024 * 1024;
 
-/** An I/O region at `offset` of `bar` that reads and writes configuration space (a hardware mirror). */
-function configMirror(ctx: ModelContext, barIndex: number, offset: number, size: number, name: string): void {
-  const bar = ctx.bar(barIndex);
+/** A config space mirror in a memory BAR; `refresh` is called when config space changes. */
+interface ConfigMirror {
+  refresh(offset: number, length: number): void;
+}
+
+/**
+ * A hardware mirror of configuration space at `offset` of a memory BAR. The
+ * slow path reaches config space through an I/O region; the BAR memory under
+ * it holds a copy, refreshed whenever config space changes, so a mapping
+ * reads what the hardware mirror shows. Bytes written through a mapping reach
+ * config space at the next slow-path access to the mirror (as other models
+ * see mapped writes when they next look).
+ */
+function configMirror(
+  ctx: ModelContext,
+  barIndex: number,
+  offset: number,
+  size: number,
+  name: string,
+): ConfigMirror {
+  const { region, memory } = ctx.bar(barIndex);
+  const base = offset / 4;
+  /** What was last copied into the BAR memory: a mapped write shows as a difference. */
+  const copied = new Uint32Array(size / 4);
+  const refresh = (at: number, length: number) => {
+    const end = Math.min(size, at + length);
+    for (let d = Math.floor(at / 4); d * 4 < end; d++) {
+      const v = ctx.configRead(d * 4, 4);
+      copied[d] = v;
+      memory.u32[base + d] = v;
+    }
+  };
+  const takeMappedWrites = () => {
+    for (let d = 0; d < copied.length; d++) {
+      const mapped = memory.u32[base + d]!;
+      if (mapped === copied[d]) continue;
+      for (let b = 0; b < 4; b++) {
+        const byte = (mapped >>> (8 * b)) & 0xff;
+        if (byte !== ((copied[d]! >>> (8 * b)) & 0xff)) ctx.configWrite(d * 4 + b, byte, 1);
+      }
+      refresh(d * 4, 4); // bits config space keeps read-only come back
+    }
+  };
   const mirror = MemoryRegion.io(name, size, {
-    read: (o, n) => ctx.configRead(o, n as 1 | 2 | 4),
-    write: (o, v, n) => ctx.configWrite(o, Number(v), n as 1 | 2 | 4),
-    valid: { min: 1, max: 4 },
+    read: (o, n) => {
+      takeMappedWrites();
+      return ctx.configRead(o, n as 1 | 2 | 4);
+    },
+    write: (o, v, n) => {
+      takeMappedWrites();
+      ctx.configWrite(o, Number(v), n as 1 | 2 | 4);
+    },
+    // 8-byte accesses reach config space as two dwords.
+    valid: { min: 1, max: 8 },
     impl: { min: 1, max: 4 },
   });
-  bar.region.addSubregionOverlap(offset, mirror, 1);
+  region.addSubregionOverlap(offset, mirror, 1);
+  refresh(0, size);
+  return { refresh };
+}
+
+/** Hooks keeping every mirror in step with config space. */
+function mirrorHooks(mirrors: readonly ConfigMirror[]): Pick<ModelHooks, 'configWritten'> {
+  return {
+    configWritten: (offset, length) => {
+      for (const m of mirrors) m.refresh(offset, length);
+    },
+  };
 }
 
 /** The data register of an address/data window onto another BAR's registers. */
@@ -120,8 +178,10 @@ export function nvidiaGpuModel(): DeviceModel {
     rom: optionRom(128 * 1024),
     vga: true,
     setup(ctx) {
-      configMirror(ctx, 0, 0x88000, ctx.configSize, 'nvidia BAR0 0x88000 config mirror');
-      configMirror(ctx, 0, 0x1800, 0x100, 'nvidia BAR0 0x1800 config mirror');
+      const mirrors = [
+        configMirror(ctx, 0, 0x88000, ctx.configSize, 'nvidia BAR0 0x88000 config mirror'),
+        configMirror(ctx, 0, 0x1800, 0x100, 'nvidia BAR0 0x1800 config mirror'),
+      ];
       const bar5 = ctx.bar(5).memory;
       windowData(
         ctx,
@@ -132,7 +192,7 @@ export function nvidiaGpuModel(): DeviceModel {
         () => (bar5.u32[0]! & bar5.u32[1]! & 1) !== 0,
         'nvidia BAR5 window data',
       );
-      return { reset: () => {}, ...nvidiaVgaWindow(ctx) };
+      return { reset: () => {}, ...mirrorHooks(mirrors), ...nvidiaVgaWindow(ctx) };
     },
   };
 }
@@ -169,7 +229,7 @@ export function atiGpuModel(): DeviceModel {
     rom: optionRom(128 * 1024),
     vga: true,
     setup(ctx) {
-      configMirror(ctx, 2, 0x4000, ctx.configSize, 'ati BAR2 0x4000 config mirror');
+      const mirrors = [configMirror(ctx, 2, 0x4000, ctx.configSize, 'ati BAR2 0x4000 config mirror')];
       const bar4 = ctx.bar(4).memory;
       windowData(
         ctx,
@@ -182,6 +242,7 @@ export function atiGpuModel(): DeviceModel {
       );
       return {
         reset: () => {},
+        ...mirrorHooks(mirrors),
         // Port 0x3c3 reports the upper byte of the I/O BAR (BAR4) as the device has it.
         vgaRead: (offset, size) => (offset === 0x3c3 && size === 1 ? ctx.configRead(0x21, 1) : 0),
       };

@@ -16,10 +16,23 @@ function store(memory: RamDeviceMemory, offset: number, size: 1 | 2 | 4, value: 
   else memory.u8[offset] = value;
 }
 
+/** Bytes `at`..`at + n` of a register value (little endian), as a narrower access sees them. */
+function bytesOf(value: number, at: number, n: number): number {
+  return ((value >>> (8 * at)) & (2 ** (8 * n) - 1)) >>> 0;
+}
+
+/** `current` with bytes `at`..`at + n` replaced by `value`: what a narrower write leaves in the register. */
+function mergeBytes(current: number, at: number, value: number, n: number): number {
+  const mask = ((2 ** (8 * n) - 1) << (8 * at)) >>> 0;
+  return ((current & ~mask) | ((value << (8 * at)) & mask)) >>> 0;
+}
+
 /**
  * A register of `size` bytes at `offset` whose slow-path accesses run
- * handlers; its value lives in BAR memory (what a mapping sees). Narrower
- * accesses are combined into the register's size as QEMU does for impl.min.
+ * handlers; its value lives in BAR memory (what a mapping sees). Handlers
+ * see whole-register values: a narrower read gets its bytes of what `read`
+ * returns, a narrower write is merged into the bytes in memory before
+ * `write` runs, so both paths agree on every byte of the register.
  */
 export function register(
   bar: MemoryRegion,
@@ -30,12 +43,16 @@ export function register(
   h: RegisterHandlers,
 ): void {
   const region = MemoryRegion.io(name, size, {
-    read: () => (h.read ? h.read(memory) : load(memory, offset, size)),
-    write: (_o, value) => {
-      if (h.write) h.write(Number(value), memory);
-      else store(memory, offset, size, Number(value));
+    read: (at, n) => {
+      const value = h.read ? h.read(memory) : load(memory, offset, size);
+      return n === size ? value : bytesOf(value, at, n);
     },
-    impl: { min: size, max: size },
+    write: (at, v, n) => {
+      const value = n === size ? Number(v) : mergeBytes(load(memory, offset, size), at, Number(v), n);
+      if (h.write) h.write(value, memory);
+      else store(memory, offset, size, value);
+    },
+    impl: { min: 1, max: size },
     valid: { min: 1, max: size },
   });
   bar.addSubregionOverlap(offset, region, 1);
