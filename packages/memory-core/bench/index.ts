@@ -19,14 +19,16 @@ function timeLoop(body: (n: number) => number, n: number): number {
   return Math.min(...times);
 }
 
+/** A small mapped-area-like memory: one window (as a vfio-sys MappedArea of up to 16 MiB is). */
 function memoryOf(size: number): RamDeviceMemory {
   const b = new ArrayBuffer(size);
-  return {
+  const views = {
     u8: new Uint8Array(b),
     u16: new Uint16Array(b),
     u32: new Uint32Array(b),
     u64: new BigUint64Array(b),
   };
+  return { ...views, size, windowBytes: 2 ** 24, window: () => views };
 }
 
 function p1(): void {

@@ -10,7 +10,7 @@ import { defineTraceEvent } from '@vfio-ts/trace';
 import { MemoryError } from './errors.js';
 import { type FlatRange, FlatView, flatViewRoot } from './flatview.js';
 import { type AccessValue, dispatchRead, dispatchWrite } from './ops.js';
-import type { MemoryRegion, RamDeviceMemory } from './region.js';
+import type { MemoryRegion, RamDeviceMemory, RamWindow } from './region.js';
 import { type ChangeReach, observeTopology, type TopologyChange } from './transaction.js';
 
 export type AccessSize = 1 | 2 | 4;
@@ -27,8 +27,9 @@ export interface MemoryListener {
 
 /** A typed-array window onto RAM or RAM-device memory, for hot loops that skip dispatch. */
 export interface DirectWindow {
-  readonly memory: RamDeviceMemory;
-  /** Byte offset of the requested address within `memory`. */
+  /** The views of the memory window that holds the whole requested range. */
+  readonly memory: RamWindow;
+  /** Byte offset of the requested address within `memory` (always below 2^32, so `>>> 2` is exact). */
   readonly offset: number;
   readonly length: number;
   readonly region: MemoryRegion;
@@ -100,9 +101,11 @@ export class AddressSpace implements Disposable {
   }
 
   read(addr: number, size: AccessSize): number {
-    // The hot path, kept small so it inlines: an aligned load from RAM or a
-    // mapped device area in the current view, no dispatch. `>>> 0` rejects
-    // fractional, negative and >= 2^32 offsets in one comparison.
+    // The hot path, kept small so it inlines: an aligned load from window 0
+    // of RAM or a mapped device area in the current view, no dispatch. The
+    // offset is first proven an integer in [0, window 0's length) (`>>> 0`
+    // only tests that; it never computes a size), so the shifts cannot wrap.
+    // Beyond window 0 (large BARs) the windowed slow path takes over.
     const view = this.#view;
     if (view !== null && this.#viewVersion === this.#version && addr <= MAX_ADDR) {
       const r = view.lookup(addr);
@@ -110,7 +113,7 @@ export class AddressSpace implements Disposable {
         const memory = r.region.memory;
         const offset = addr - r.start + r.offsetInRegion;
         const o = offset >>> 0;
-        if (memory !== null && o === offset && (o & (size - 1)) === 0) {
+        if (memory !== null && o === offset && o < memory.u8.length && (o & (size - 1)) === 0) {
           return size === 4 ? memory.u32[o >>> 2]! : size === 2 ? memory.u16[o >>> 1]! : memory.u8[o]!;
         }
       }
@@ -202,7 +205,8 @@ export class AddressSpace implements Disposable {
   /**
    * Direct access (memory_region_get_ram_ptr / address_space_map): the typed
    * arrays behind [addr, addr+length) when one RAM or RAM-device range holds
-   * all of it, else null. Valid until the next topology change.
+   * all of it, in one window of its memory, else null. Valid until the next
+   * topology change.
    */
   ramWindow(addr: number, length: number): DirectWindow | null {
     this.#checkRange(addr, length);
@@ -210,9 +214,13 @@ export class AddressSpace implements Disposable {
     if (r === undefined || addr + length > r.end) return null;
     const memory = r.region.memory;
     if (memory === null) return null;
+    const offset = addr - r.start + r.offsetInRegion;
+    const index = Math.floor(offset / memory.windowBytes);
+    const inWindow = offset - index * memory.windowBytes;
+    if (inWindow + length > memory.windowBytes) return null;
     return {
-      memory,
-      offset: addr - r.start + r.offsetInRegion,
+      memory: index === 0 ? memory : memory.window(index),
+      offset: inWindow,
       length,
       region: r.region,
       readonly: r.readonly,
@@ -398,18 +406,31 @@ function rangeWrite(r: FlatRange, offset: number, value: AccessValue, size: numb
   dispatchWrite(region.name, region.ops!, offset, value, size);
 }
 
-/** Exact-width load; an unaligned access is split into aligned pieces (never one torn access). */
+/**
+ * The window of `m` that holds the aligned access at `offset` (an aligned
+ * access of at most 8 bytes never straddles windows, which are multiples of 8).
+ */
+function windowAt(m: RamDeviceMemory, offset: number): RamWindow {
+  return offset < m.windowBytes ? m : m.window(Math.floor(offset / m.windowBytes));
+}
+
+/**
+ * Exact-width load at any offset of `m` (through its window); an unaligned
+ * access is split into aligned pieces (never one torn access).
+ */
 export function memoryRead(m: RamDeviceMemory, offset: number, size: number): AccessValue {
   if (offset % size === 0) {
+    const w = windowAt(m, offset);
+    const o = offset % m.windowBytes; // < windowBytes
     switch (size) {
       case 1:
-        return m.u8[offset]!;
+        return w.u8[o]!;
       case 2:
-        return m.u16[offset / 2]!;
+        return w.u16[o / 2]!;
       case 4:
-        return m.u32[offset / 4]!;
+        return w.u32[o / 4]!;
       default:
-        return m.u64[offset / 8]!;
+        return w.u64[o / 8]!;
     }
   }
   let v = 0n;
@@ -423,20 +444,23 @@ export function memoryRead(m: RamDeviceMemory, offset: number, size: number): Ac
   return size === 8 ? v : Number(v);
 }
 
+/** Exact-width store at any offset of `m`, split like memoryRead when unaligned. */
 export function memoryWrite(m: RamDeviceMemory, offset: number, value: AccessValue, size: number): void {
   if (offset % size === 0) {
+    const w = windowAt(m, offset);
+    const o = offset % m.windowBytes;
     switch (size) {
       case 1:
-        m.u8[offset] = Number(value);
+        w.u8[o] = Number(value);
         return;
       case 2:
-        m.u16[offset / 2] = Number(value);
+        w.u16[o / 2] = Number(value);
         return;
       case 4:
-        m.u32[offset / 4] = Number(value);
+        w.u32[o / 4] = Number(value);
         return;
       default:
-        m.u64[offset / 8] = BigInt(value);
+        w.u64[o / 8] = BigInt(value);
         return;
     }
   }

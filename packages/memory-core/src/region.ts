@@ -13,26 +13,59 @@ import { topologyChanged } from './transaction.js';
 
 export type RegionKind = 'io' | 'ram' | 'rom' | 'ram-device' | 'container' | 'alias';
 
-/**
- * Memory accessed with exact-width typed-array element loads and stores.
- * A vfio-sys MappedArea satisfies it. The fields are read on every access
- * (never cached), because a mapping swaps them for empty arrays on unmap.
- */
-export interface RamDeviceMemory {
+/** Exact-width typed-array views over one window of memory. */
+export interface RamWindow {
   readonly u8: Uint8Array;
   readonly u16: Uint16Array;
   readonly u32: Uint32Array;
   readonly u64: BigUint64Array;
 }
 
-function ownedMemory(size: number): RamDeviceMemory {
-  const buffer = new ArrayBuffer(size);
+/**
+ * Memory accessed with exact-width typed-array element loads and stores. A
+ * vfio-sys MappedArea satisfies it. Memory may be far larger than one typed
+ * array can span (a GPU BAR of 256 GiB), so it is seen through windows of
+ * `windowBytes`; its own views are window 0. Views are read on every access
+ * (never cached), because a mapping swaps them for empty arrays on unmap.
+ */
+export interface RamDeviceMemory extends RamWindow {
+  /** Bytes of memory. */
+  readonly size: number;
+  /** Bytes per window, a multiple of 8: window i covers [i * windowBytes, min(size, (i + 1) * windowBytes)). */
+  readonly windowBytes: number;
+  /** The views of window `index` (0 is the memory's own views). */
+  window(index: number): RamWindow;
+}
+
+/** Windows of RAM the region owns: one ArrayBuffer up to 1 GiB (as before), then 1 GiB buffers allocated on first use. */
+const OWNED_WINDOW_BYTES = 2 ** 30;
+const EMPTY_BUFFER = new ArrayBuffer(0);
+
+function viewsOver(buffer: ArrayBuffer): RamWindow {
+  const n = buffer.byteLength;
   return {
     u8: new Uint8Array(buffer),
-    u16: new Uint16Array(buffer, 0, size >>> 1),
-    u32: new Uint32Array(buffer, 0, size >>> 2),
-    u64: new BigUint64Array(buffer, 0, Math.floor(size / 8)),
+    u16: new Uint16Array(buffer, 0, Math.floor(n / 2)),
+    u32: new Uint32Array(buffer, 0, Math.floor(n / 4)),
+    u64: new BigUint64Array(buffer, 0, Math.floor(n / 8)),
   };
+}
+
+function ownedMemory(size: number): RamDeviceMemory {
+  const windows: RamWindow[] = [];
+  const window = (index: number): RamWindow => {
+    const made = windows[index];
+    if (made !== undefined) return made;
+    const start = index * OWNED_WINDOW_BYTES;
+    if (!Number.isInteger(index) || index < 0 || (start >= size && index > 0)) {
+      throw new MemoryError('ERR_MEMORY_BAD_ADDRESS', `window ${index} is outside RAM of ${size} bytes`);
+    }
+    const length = Math.min(OWNED_WINDOW_BYTES, size - start);
+    const views = viewsOver(length === 0 ? EMPTY_BUFFER : new ArrayBuffer(length));
+    windows[index] = views;
+    return views;
+  };
+  return { ...window(0), size, windowBytes: OWNED_WINDOW_BYTES, window };
 }
 
 export class MemoryRegion {
@@ -98,10 +131,22 @@ export class MemoryRegion {
    */
   static ramDevice(name: string, size: number, memory: RamDeviceMemory): MemoryRegion {
     const n = checkRegionSize(name, size);
-    if (memory.u8.byteLength < n) {
+    if (!(memory.size >= n)) {
       throw new MemoryError(
         'ERR_MEMORY_BAD_SIZE',
-        `ram-device region '${name}': memory of ${memory.u8.byteLength} bytes is smaller than the region (${n})`,
+        `ram-device region '${name}': memory of ${memory.size} bytes is smaller than the region (${n})`,
+      );
+    }
+    const w = memory.windowBytes;
+    if (
+      !Number.isSafeInteger(w) ||
+      w < 8 ||
+      w % 8 !== 0 ||
+      memory.u8.byteLength !== Math.min(w, memory.size)
+    ) {
+      throw new MemoryError(
+        'ERR_MEMORY_BAD_SIZE',
+        `ram-device region '${name}': memory windows of ${w} bytes (window 0 of ${memory.u8.byteLength}) are not a multiple of 8 bytes covering it`,
       );
     }
     return new MemoryRegion('ram-device', name, n, { memory });
@@ -277,10 +322,10 @@ export class MemoryRegion {
   setSize(size: number | bigint): void {
     this.#assertLive('setSize on');
     const n = checkRegionSize(this.name, size);
-    if (this.memory && n > this.memory.u8.byteLength) {
+    if (this.memory && n > this.memory.size) {
       throw new MemoryError(
         'ERR_MEMORY_BAD_SIZE',
-        `'${this.name}' cannot grow beyond its memory (${this.memory.u8.byteLength} bytes)`,
+        `'${this.name}' cannot grow beyond its memory (${this.memory.size} bytes)`,
       );
     }
     if (n === this.#size) return;

@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { AddressSpace, formatMtree, MemoryRegion, type RegionOps } from '../src/index.js';
+import { windowedMemory } from './windowed-memory.js';
 
 const nullOps: RegionOps = { read: () => 0, write: () => {} };
 
 function ramd(name: string, size: number): MemoryRegion {
-  const buf = new ArrayBuffer(size);
-  return MemoryRegion.ramDevice(name, size, {
-    u8: new Uint8Array(buf),
-    u16: new Uint16Array(buf),
-    u32: new Uint32Array(buf),
-    u64: new BigUint64Array(buf),
-  });
+  return MemoryRegion.ramDevice(name, size, windowedMemory(size));
 }
 
 /** A VFIO BAR the way QEMU builds it: base BAR (prio 1) > BAR n > mmaps + quirk; msix-table added last. */
