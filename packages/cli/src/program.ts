@@ -1,4 +1,5 @@
 /** The `vfio-ts` command line: parsing, backend choice, composition, printing. */
+import { resolve } from 'node:path';
 import { formatMtree } from '@vfio-ts/memory-core';
 import { DEFAULT_SYSFS_ROOT, type SysfsOptions } from '@vfio-ts/vfio-sys';
 import { Command, CommanderError, Option } from 'commander';
@@ -56,7 +57,7 @@ function device(text: string, g: GlobalOptions) {
 
 /** Writing the real /sys needs root; a fake tree (--sysfs-root) is the user's own. */
 function requireRoot(action: string, sysfs: SysfsOptions): void {
-  if ((sysfs.sysfsRoot ?? DEFAULT_SYSFS_ROOT) !== DEFAULT_SYSFS_ROOT) return;
+  if (resolve(sysfs.sysfsRoot ?? DEFAULT_SYSFS_ROOT) !== DEFAULT_SYSFS_ROOT) return;
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new UsageError(`${action} needs root (it writes to /sys/bus/pci)`, 'run it with sudo');
   }
