@@ -75,13 +75,6 @@ module.exports = {
       to: { path: TEST_SUPPORT },
     },
     {
-      name: 'no-unresolvable-relative-import',
-      comment: 'A relative import that resolves to no file',
-      severity: 'error',
-      from: {},
-      to: { couldNotResolve: true, path: '^\\.' },
-    },
-    {
       name: 'no-circular',
       comment:
         'Runtime import cycles make module initialisation order fragile (type-only imports do not count)',

@@ -62,7 +62,7 @@ describe('the layering check', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it('reports imports up the stack, forbidden pairs and relative imports into another package, and nothing else', async () => {
+  it('reports imports up the stack, forbidden pairs, relative imports into another package and runtime cycles, and nothing else', async () => {
     const dir = workspace({
       // Allowed: the table's rows, the mock-backend exception in tests, shared helpers in tests.
       'packages/trace/src/index.ts': index(),
@@ -77,6 +77,9 @@ describe('the layering check', () => {
       'tools/test-support/src/index.ts': importing('@vfio-ts/trace'),
       'tools/vm/test/tier.test.ts': importing('@vfio-ts/cli'),
       'tools/vm/test/leaks.test.ts': importing('@vfio-ts/test-support'),
+      // A cycle of type-only imports is no runtime cycle.
+      'packages/vfio-sys/src/type-a.ts': "import type { B } from './type-b.js';\nexport type A = B[];\n",
+      'packages/vfio-sys/src/type-b.ts': "import type { A } from './type-a.js';\nexport type B = A | 1;\n",
       // Refused.
       'packages/memory-core/src/up.ts': importing('@vfio-ts/vfio-region'),
       'packages/vfio-sys/src/sideways.ts': importing('@vfio-ts/memory-core'),
@@ -86,9 +89,12 @@ describe('the layering check', () => {
       'packages/plugin-host/src/index.ts': index(),
       'packages/cli/src/helpers.ts': importing('@vfio-ts/test-support'),
       'tools/test-support/src/device.ts': importing('@vfio-ts/vfio-sys'),
+      'packages/trace/src/cycle-a.ts': importing('./cycle-b.js'),
+      'packages/trace/src/cycle-b.ts': importing('./cycle-a.js'),
     });
     dirs.push(dir);
     assert.deepEqual(await violations(dir, ['packages', 'tools']), [
+      'no-circular: packages/trace/src/cycle-a.ts -> packages/trace/src/cycle-b.ts',
       'no-relative-import-across-packages: packages/vfio-region/test/relative.test.ts -> packages/plugin-host/src/index.ts',
       'no-test-support-in-src: packages/cli/src/helpers.ts -> @vfio-ts/test-support',
       'not-in-allowed: packages/cli/src/helpers.ts -> @vfio-ts/test-support',
