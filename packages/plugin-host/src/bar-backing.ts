@@ -33,7 +33,12 @@ export function backBar(
   pageSize: number,
 ): BarBacking {
   const { index, size, kind } = layout;
-  if (!Number.isSafeInteger(size) || size < (kind === 'io' ? 4 : 16) || (size & (size - 1)) !== 0) {
+  // Exact for every safe integer: a 32-bit `size & (size - 1)` took 0x180000000 for a power of two.
+  if (
+    !Number.isSafeInteger(size) ||
+    size < (kind === 'io' ? 4 : 16) ||
+    2 ** Math.round(Math.log2(size)) !== size
+  ) {
     throw new ModelError(
       'ERR_MODEL_BAR',
       `BAR ${index} of ${device}: size ${size} is not a power of two >= ${kind === 'io' ? 4 : 16}`,
@@ -73,6 +78,16 @@ export function backBar(
     libc.sysClose(memfd);
     throw err;
   }
+}
+
+/**
+ * Zeroes a BAR's memory (device reset). A memory BAR's memfd gets its pages
+ * punched out: every mapping sees zeros at once and a 128 GiB BAR costs
+ * nothing, where filling it would touch (and allocate) every page.
+ */
+export function zeroBarMemory(bar: BarBacking): void {
+  if (bar.memfd >= 0) libc.sysPunchHole(bar.memfd, 0, bar.backingSize);
+  else bar.memory.u8.fill(0); // an I/O BAR: at most 256 bytes of owned RAM
 }
 
 /** Releases what backBar acquired: the address space, the model's mapping, the memfd. */

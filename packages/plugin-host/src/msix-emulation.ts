@@ -4,6 +4,7 @@
  * pending bits a masked vector sets, and the mmap-able areas around the table
  * that kernels reporting SPARSE_MMAP give.
  */
+import { memoryRead, memoryWrite } from '@vfio-ts/memory-core';
 import {
   PCI_CAP_ID_MSIX,
   PCI_MSIX_ENTRY_SIZE,
@@ -61,8 +62,9 @@ export function initMsixTable(
   if (m.pbaOffset + Math.ceil(m.vectors / 64) * 8 > pba.layout.size) {
     throw new ModelError('ERR_MODEL_MSIX', `MSI-X PBA of ${device} does not fit in BAR ${m.pbaBar}`);
   }
+  // memoryWrite reaches any offset of a large BAR (the views are windows).
   for (let v = 0; v < m.vectors; v++) {
-    table.memory.u32[(m.tableOffset + v * PCI_MSIX_ENTRY_SIZE + VECTOR_CTRL) / 4] = 1;
+    memoryWrite(table.memory, m.tableOffset + v * PCI_MSIX_ENTRY_SIZE + VECTOR_CTRL, 1, 4);
   }
 }
 
@@ -76,9 +78,12 @@ export function msixMasked(
   if (!m || vector >= m.vectors) return true;
   const cap = config.capability(PCI_CAP_ID_MSIX)!;
   if (config.read(cap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_MASKALL) return true;
-  const ctrl =
-    bars[m.tableBar]!.memory.u32[(m.tableOffset + vector * PCI_MSIX_ENTRY_SIZE + VECTOR_CTRL) / 4]!;
-  return (ctrl & 1) !== 0;
+  const ctrl = memoryRead(
+    bars[m.tableBar]!.memory,
+    m.tableOffset + vector * PCI_MSIX_ENTRY_SIZE + VECTOR_CTRL,
+    4,
+  );
+  return ((ctrl as number) & 1) !== 0;
 }
 
 export function setMsixPending(
@@ -87,10 +92,11 @@ export function setMsixPending(
   vector: number,
   pending: boolean,
 ): void {
-  const word = (m.pbaOffset + Math.floor(vector / 32) * 4) / 4;
-  const u32 = bars[m.pbaBar]!.memory.u32;
+  const memory = bars[m.pbaBar]!.memory;
+  const at = m.pbaOffset + Math.floor(vector / 32) * 4;
+  const word = memoryRead(memory, at, 4) as number;
   const bit = 1 << (vector % 32);
-  u32[word] = pending ? (u32[word]! | bit) >>> 0 : (u32[word]! & ~bit) >>> 0;
+  memoryWrite(memory, at, pending ? (word | bit) >>> 0 : (word & ~bit) >>> 0, 4);
 }
 
 /** The SPARSE_MMAP areas of the table's BAR: everything but the pages the table touches. */

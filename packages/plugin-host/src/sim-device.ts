@@ -31,7 +31,7 @@ import {
   type VfioIrqSet,
   type VfioRegionInfo,
 } from '@vfio-ts/vfio-sys';
-import { alignUp, type BarBacking, backBar, releaseBar } from './bar-backing.js';
+import { alignUp, type BarBacking, backBar, releaseBar, zeroBarMemory } from './bar-backing.js';
 import { ConfigSpace } from './config-space.js';
 import { ModelError } from './errors.js';
 import { IrqController } from './irqs.js';
@@ -322,7 +322,7 @@ export class SimDevice implements VfioDeviceIo {
     if (!this.#hooksHaveReset())
       accessFailure('ioctl', EINVAL, `VFIO_DEVICE_RESET: ${this.name} does not support reset`);
     this.#config.reset();
-    for (const bar of this.#bars) bar?.memory.u8.fill(0);
+    for (const bar of this.#bars) if (bar) zeroBarMemory(bar);
     if (this.msix) initMsixTable(this.name, this.msix, this.#bars);
     this.#hooks!.configWritten?.(0, this.#config.size);
     this.#hooks!.reset!();

@@ -12,6 +12,7 @@
  *   "registers": [{ "bar": 0, "offset": "0x0", "size": 4, "value": "0x12345678" }]
  * }
  */
+import { memoryWrite } from '@vfio-ts/memory-core';
 import { z } from 'zod';
 import { ConfigBuilder } from './config-builder.js';
 import { ModelError } from './errors.js';
@@ -40,12 +41,13 @@ const integer = z.union([z.number(), z.string()]).transform((raw, ctx) => {
 const bounded = (max: number, what: string) =>
   integer.refine((v) => v <= max, { message: `expected ${what} (at most 0x${max.toString(16)})` });
 
-const powerOfTwo = integer.refine(
-  (v) => (v > 0 && (v & (v - 1)) === 0) || (v > 2 ** 31 && Math.log2(v) % 1 === 0),
-  {
-    message: 'expected a power of two',
-  },
-);
+/**
+ * In 53-bit arithmetic: a 32-bit `v & (v - 1)` took 0x180000000 and
+ * 4294967297 for powers of two. A power of two's log2 is exact.
+ */
+const powerOfTwo = integer.refine((v) => v > 0 && 2 ** Math.round(Math.log2(v)) === v, {
+  message: 'expected a power of two',
+});
 
 const barSchema = z.strictObject({
   index: z.number().int().min(0).max(5),
@@ -257,10 +259,8 @@ export function modelFromSpec(spec: DeviceSpec): DeviceModel {
     setup(ctx) {
       const load = () => {
         for (const r of registers) {
-          const m = ctx.bar(r.bar).memory;
-          if (r.size === 4) m.u32[r.offset / 4] = r.value;
-          else if (r.size === 2) m.u16[r.offset / 2] = r.value;
-          else m.u8[r.offset] = r.value;
+          // memoryWrite reaches any offset of a large BAR (its views are windows).
+          memoryWrite(ctx.bar(r.bar).memory, r.offset, r.value, r.size);
         }
       };
       load();
