@@ -99,6 +99,16 @@ describe('bind refuses what would hurt the host, and changes nothing', () => {
     });
   });
 
+  it('an NVMe disk with native multipath (the disk under nvme-subsystem, its path under the controller)', () => {
+    const sys = new FakeSystem()
+      .addDevice('0000:02:00.0', { group: 14, driver: 'nvme', ids: NVME })
+      .addMultipathNamespace('0000:02:00.0', 'nvme0', 'nvme0n1', '259:0', [['nvme0n1p2', '259:2']])
+      .mount('259:2', '/dev/nvme0n1p2', '/', 'ext4');
+    expect(bindSafetyCheck('0000:02:00.0', { sysfsRoot: sys.sysfsRoot }).map((h) => h.message)).toEqual([
+      '0000:02:00.0 holds nvme0n1 (nvme0n1p2), mounted on / (ext4)',
+    ]);
+  });
+
   it('a NIC whose interface is up (also one level down, as virtio-net puts it)', () => {
     const sys = new FakeSystem()
       .addDevice('0000:00:19.0', { group: 6, driver: 'e1000e', ids: NIC })

@@ -105,6 +105,29 @@ export class FakeSystem {
     return this;
   }
 
+  /**
+   * An NVMe namespace with native multipath: the disk lives under the virtual
+   * nvme-subsystem, and only its path (`nvme0c0n1`, under the controller) is
+   * below the PCI device, linked from the disk's `multipath/`.
+   */
+  addMultipathNamespace(
+    bdf: string,
+    ctrl: string,
+    disk: string,
+    dev: string,
+    partitions: [string, string][] = [],
+  ): this {
+    const subsys = this.sys('devices/virtual/nvme-subsystem/nvme-subsys0');
+    const dir = join(subsys, disk);
+    this.addBlock(dir, disk, dev);
+    for (const [name, pdev] of partitions) this.addBlock(join(dir, name), name, pdev);
+    const path = join(this.devicePath(bdf), 'nvme', ctrl, disk.replace(/n(\d+)$/, `c0n$1`));
+    mkdirSync(path, { recursive: true });
+    mkdirSync(join(dir, 'multipath'), { recursive: true });
+    symlinkSync(relative(join(dir, 'multipath'), path), join(dir, 'multipath', basename(path)));
+    return this;
+  }
+
   /** A device-mapper device (`dm-0`, named `name` under /dev/mapper) on top of `lower`. */
   addMapper(dm: string, name: string, dev: string, lower: string): this {
     const dir = this.sys('devices/virtual/block', dm);

@@ -53,6 +53,36 @@ interface BlockNode {
   readonly dmName: string | null;
 }
 
+/**
+ * The block devices of the PCI device itself: those below it in sysfs, NVMe
+ * multipath heads with a path through it (with native multipath the disk
+ * `nvme0n1` lives under the virtual nvme-subsystem, and only its paths,
+ * listed in `nvme0n1/multipath/`, under the controller), and the partitions
+ * of either.
+ */
+function ownBlockDevices(bdf: string, options: SysfsOptions): string[] {
+  const device = realpathOrNull(pciDevicePath(options, bdf));
+  if (device === null) return [];
+  const blockDir = sysfsPath(options, 'class/block');
+  const below = (path: string | null) => path?.startsWith(`${device}/`) === true;
+  const entries = listDir(blockDir).map((name) => ({ name, real: realpathOrNull(join(blockDir, name)) }));
+  const disks = new Set(
+    entries
+      .filter(
+        (e) =>
+          below(e.real) ||
+          listDir(join(blockDir, e.name, 'multipath')).some((p) =>
+            below(realpathOrNull(join(blockDir, e.name, 'multipath', p))),
+          ),
+      )
+      .map((e) => e.real),
+  );
+  return entries
+    .filter((e) => disks.has(e.real) || (e.real !== null && disks.has(join(e.real, '..'))))
+    .map((e) => e.name)
+    .sort();
+}
+
 /** Block devices on the PCI device, and everything stacked on them (holders), each once. */
 export function blockDevicesOf(bdf: string, options: SysfsOptions = {}): BlockNode[] {
   const blockDir = sysfsPath(options, 'class/block');
@@ -68,7 +98,7 @@ export function blockDevicesOf(bdf: string, options: SysfsOptions = {}): BlockNo
     });
     for (const holder of listDir(join(dir, 'holders'))) visit(holder, via, depth + 1);
   };
-  for (const name of classMembersBelow(bdf, 'block', options).sort()) {
+  for (const name of ownBlockDevices(bdf, options)) {
     // A partition's parent disk is the name to show (sda for sda2).
     const parent = basename(join(realpathOrNull(join(blockDir, name)) ?? name, '..'));
     visit(name, existsSync(join(blockDir, parent)) ? parent : name, 0);
