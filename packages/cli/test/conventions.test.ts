@@ -93,7 +93,18 @@ describe('colour', () => {
 });
 
 describe('help and version', () => {
-  const commands = ['list', 'inspect', 'mtree', 'config', 'read', 'write', 'bench', 'bind', 'unbind', 'serve'];
+  const commands = [
+    'list',
+    'inspect',
+    'mtree',
+    'config',
+    'read',
+    'write',
+    'bench',
+    'bind',
+    'unbind',
+    'serve',
+  ];
 
   it.each(commands)('every argument of %s is described in its --help', (cmd) => {
     const r = cli([cmd, '--help']);
