@@ -18,6 +18,8 @@ export interface ModelBar extends BarLayout {
 export interface DeviceModel {
   /** Short name, used in messages (`sim:<name>`). */
   readonly name: string;
+  /** Where the model came from (a plugin or spec file), for messages; loadModel and loadSpecFile set it. */
+  readonly source?: string;
   /** Configuration space bytes (256 or 4096): build them with ConfigBuilder or copy a capture. */
   readonly config: Uint8Array;
   readonly bars: readonly ModelBar[];

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { builtinModels } from './builtins/index.js';
-import { ModelError } from './errors.js';
+import { ModelError, quote } from './errors.js';
 import type { DeviceModel, DeviceModelFactory } from './model.js';
 import { SimDevice, type SimDeviceOptions } from './sim-device.js';
 import { modelFromSpec, parseDeviceSpec } from './spec.js';
@@ -59,7 +59,7 @@ export function loadSpecFile(path: string): DeviceModel {
       `device spec file ${path} is not valid JSON: ${(err as Error).message}`,
     );
   }
-  return modelFromSpec(parseDeviceSpec(json, `device spec file ${path}`));
+  return { ...modelFromSpec(parseDeviceSpec(json, `device spec file ${path}`)), source: path };
 }
 
 /** The model a `sim:` specifier names. */
@@ -102,7 +102,17 @@ export async function loadModel(
       'export a function returning a DeviceModel as default or as "model"',
     );
   }
-  const model = factory(options);
+  let model: DeviceModel;
+  try {
+    model = factory(options);
+  } catch (err) {
+    throw new ModelError(
+      'ERR_PLUGIN_FACTORY',
+      `plugin ${specifierOrPath}: its model factory threw: ${err instanceof Error ? err.message : quote(err)}`,
+      'fix the plugin: its factory must return a DeviceModel',
+      err,
+    );
+  }
   if (
     !model ||
     typeof model !== 'object' ||
@@ -114,5 +124,15 @@ export async function loadModel(
       `plugin ${specifierOrPath}: its factory did not return a DeviceModel (name, config bytes, bars)`,
     );
   }
-  return model;
+  return withSource(model, specifierOrPath);
+}
+
+/** The model, saying where it came from (messages about it then name the plugin file). */
+function withSource(model: DeviceModel, source: string): DeviceModel {
+  if (Object.isExtensible(model) && !Object.hasOwn(model, 'source')) {
+    Object.defineProperty(model, 'source', { value: source, enumerable: true });
+    return model;
+  }
+  // A frozen model (or one naming its own source) is kept as it is, seen through a wrapper.
+  return Object.create(model, { source: { value: source, enumerable: true } }) as DeviceModel;
 }

@@ -18,6 +18,7 @@ import {
   type VfioRegionInfo,
 } from '@vfio-ts/vfio-sys';
 import type { BarBacking } from './bar-backing.js';
+import { quote } from './errors.js';
 import { type MsixLayout, touchesMsixTable } from './msix-emulation.js';
 
 const EINVAL = 22;
@@ -31,12 +32,6 @@ export interface AccessFacts {
   readonly msix: MsixLayout | null;
   /** The command register now (decode enables). */
   command(): number;
-}
-
-/** A bad value quoted in a message: at most a short prefix of it. */
-export function quote(value: unknown): string {
-  const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
-  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
 }
 
 /**

@@ -33,9 +33,16 @@ import {
 } from '@vfio-ts/vfio-sys';
 import { alignUp, type BarBacking, backBar, releaseBar, zeroBarMemory } from './bar-backing.js';
 import { ConfigSpace } from './config-space.js';
-import { ModelError } from './errors.js';
+import { ModelError, quote } from './errors.js';
+import {
+  badRegisterValue,
+  guardHandlers,
+  HandlerValueProblem,
+  RegisterValueError,
+} from './handler-values.js';
 import { IrqController } from './irqs.js';
 import type { DeviceModel, DmaHost, ModelBarContext, ModelHooks, MsixMode } from './model.js';
+import { checkHooks, checkModel, modelLabel } from './model-check.js';
 import {
   initMsixTable,
   type MsixLayout,
@@ -50,7 +57,6 @@ import {
   checkAccessSize,
   checkBlockLength,
   forEachPiece,
-  quote,
   readLE,
   resolveAccess,
 } from './region-access.js';
@@ -87,12 +93,16 @@ export class SimDevice implements VfioDeviceIo {
   readonly #regionFacts: RegionFacts;
   readonly #accessFacts: AccessFacts;
   #hooks: ModelHooks | undefined;
+  /** How messages name the model (its plugin file when it came from one). */
+  readonly #label: string;
   #dmaHost: DmaHost | null = null;
   #closed = false;
 
   constructor(model: DeviceModel, name: string, options: SimDeviceOptions = {}) {
+    checkModel(model);
     this.name = name;
     this.model = model;
+    this.#label = modelLabel(model);
     this.msixMode = options.msixMode ?? model.msixMode ?? 'mappable';
     this.pageSize = options.pageSize ?? model.pageSize ?? 4096;
     if (this.pageSize !== 4096 && this.pageSize !== 65536) {
@@ -144,15 +154,8 @@ export class SimDevice implements VfioDeviceIo {
           setMsixPending: (v, p) => setMsixPending(this.msix!, this.#bars, v, p),
         },
       );
-      this.#hooks = model.setup?.({
-        bar: (index) => this.#barContext(index),
-        configRead: (offset, size) => this.#config.read(offset, size),
-        configWrite: (offset, value, size) => this.#writeConfig(offset, value, size),
-        configSize: this.#config.size,
-        raise: (kind, vector) => this.raise(kind, vector),
-        dmaRead: (address, length) => this.#dma('read', address, length).read(address, length),
-        dmaWrite: (address, data) => this.#dma('write', address, data.byteLength).write(address, data),
-      });
+      this.#hooks = this.#setup();
+      for (const bar of this.#bars) if (bar) guardHandlers(bar.space.flatView());
     } catch (err) {
       this.#releaseBars();
       throw err;
@@ -208,9 +211,9 @@ export class SimDevice implements VfioDeviceIo {
     const target = this.#access(index, offset, size, false);
     if (target === 'config') return this.#config.read(offset, size);
     if (target === 'rom') return readLE(this.#rom!, offset, size);
-    if (target === 'vga') return this.#hooks?.vgaRead?.(offset, size) ?? 0;
+    if (target === 'vga') return this.#vgaRead(offset, size);
     if (target === 'hidden') return 2 ** (8 * size) - 1;
-    return target.space.read(offset, size);
+    return this.#barRead(target, offset, size);
   }
 
   regionRead64(index: number, offset: number): bigint {
@@ -221,7 +224,8 @@ export class SimDevice implements VfioDeviceIo {
       return BigInt(readLE(this.#rom!, offset, 4)) | (BigInt(readLE(this.#rom!, offset + 4, 4)) << 32n);
     if (target === 'vga') return 0n;
     if (target === 'hidden') return 0xffff_ffff_ffff_ffffn;
-    return target.space.read64(offset);
+    guardHandlers(target.space.flatView());
+    return this.#dispatch(`BAR ${index}`, offset, () => target.space.read64(offset));
   }
 
   regionWrite(index: number, offset: number, value: number, size: AccessSize): void {
@@ -232,7 +236,10 @@ export class SimDevice implements VfioDeviceIo {
     const target = this.#access(index, offset, size, true);
     if (target === 'config') this.#writeConfig(offset, value, size);
     else if (target === 'vga') this.#hooks?.vgaWrite?.(offset, value, size);
-    else if (typeof target === 'object') target.space.write(offset, value, size);
+    else if (typeof target === 'object') {
+      guardHandlers(target.space.flatView());
+      this.#dispatch(`BAR ${index}`, offset, () => target.space.write(offset, value, size));
+    }
   }
 
   regionWrite64(index: number, offset: number, value: bigint): void {
@@ -243,7 +250,10 @@ export class SimDevice implements VfioDeviceIo {
     if (target === 'config') {
       this.#writeConfig(offset, Number(value & 0xffffffffn), 4);
       this.#writeConfig(offset + 4, Number(value >> 32n), 4);
-    } else if (typeof target === 'object') target.space.write64(offset, value);
+    } else if (typeof target === 'object') {
+      guardHandlers(target.space.flatView());
+      this.#dispatch(`BAR ${index}`, offset, () => target.space.write64(offset, value));
+    }
   }
 
   regionReadBlock(index: number, offset: number, length: number): Uint8Array {
@@ -353,6 +363,55 @@ export class SimDevice implements VfioDeviceIo {
       );
     }
     return this.#dmaHost;
+  }
+
+  /** Runs the model's setup; what it throws is reported naming the model (and its plugin file). */
+  #setup(): ModelHooks | undefined {
+    if (!this.model.setup) return undefined;
+    let hooks: unknown;
+    try {
+      hooks = this.model.setup({
+        bar: (index) => this.#barContext(index),
+        configRead: (offset, size) => this.#config.read(offset, size),
+        configWrite: (offset, value, size) => this.#writeConfig(offset, value, size),
+        configSize: this.#config.size,
+        raise: (kind, vector) => this.raise(kind, vector),
+        dmaRead: (address, length) => this.#dma('read', address, length).read(address, length),
+        dmaWrite: (address, data) => this.#dma('write', address, data.byteLength).write(address, data),
+      });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : quote(err);
+      throw new ModelError('ERR_MODEL_SETUP', `${this.#label}: setup failed: ${message}`, undefined, err);
+    }
+    return checkHooks(this.model, hooks);
+  }
+
+  /** Runs a model's register handlers for an access; a bad value they return names the plugin, BAR and offset. */
+  #dispatch<T>(where: string, offset: number, run: () => T): T {
+    try {
+      return run();
+    } catch (err) {
+      if (err instanceof HandlerValueProblem)
+        throw new RegisterValueError(this.#label, `${where} +0x${offset.toString(16)}`, err);
+      throw err;
+    }
+  }
+
+  #barRead(bar: BarBacking, offset: number, size: AccessSize): number {
+    guardHandlers(bar.space.flatView());
+    return this.#dispatch(`BAR ${bar.layout.index}`, offset, () => bar.space.read(offset, size));
+  }
+
+  #vgaRead(offset: number, size: AccessSize): number {
+    const value = this.#hooks?.vgaRead?.(offset, size) ?? 0;
+    const problem = badRegisterValue(value, size);
+    if (problem !== null)
+      throw new RegisterValueError(
+        this.#label,
+        `VGA +0x${offset.toString(16)}`,
+        new HandlerValueProblem('vgaRead', size, problem),
+      );
+    return value;
   }
 
   /** Every config space write goes here, so the model hears of it (config mirrors in BAR memory). */

@@ -1,5 +1,6 @@
 /** Small helpers for models: registers with behaviour as memory-core I/O regions over BAR memory. */
 import { MemoryRegion, type RamDeviceMemory } from '@vfio-ts/memory-core';
+import { checkedRegisterValue } from '../handler-values.js';
 
 export interface RegisterHandlers {
   read?(memory: RamDeviceMemory): number;
@@ -44,7 +45,7 @@ export function register(
 ): void {
   const region = MemoryRegion.io(name, size, {
     read: (at, n) => {
-      const value = h.read ? h.read(memory) : load(memory, offset, size);
+      const value = h.read ? checkedRegisterValue(h.read(memory), size, name) : load(memory, offset, size);
       return n === size ? value : bytesOf(value, at, n);
     },
     write: (at, v, n) => {
