@@ -62,8 +62,11 @@ export interface ErrorReport {
 
 /** The error as data: `--json` prints it as `{"error": ...}`, the human form is made from it. */
 export function errorReport(err: unknown): ErrorReport {
-  if (err instanceof CommanderError)
-    return { code: 'ERR_USAGE', message: err.message.replace(/^error: /, ''), hint: 'see vfio-ts --help' };
+  if (err instanceof CommanderError) {
+    // commander.help is help shown for a missing command; its message is only a placeholder.
+    const message = err.code === 'commander.help' ? 'no command given' : err.message.replace(/^error: /, '');
+    return { code: 'ERR_USAGE', message, hint: 'see vfio-ts --help' };
+  }
   if (err instanceof UsageError || err instanceof InterruptedError)
     return { code: err.code, message: err.message, hint: err.hint ?? null };
   if (err instanceof BindRefusedError) {
