@@ -5,7 +5,9 @@
  */
 import koffi from 'koffi';
 import { SysError } from './errors.js';
+import { assertLinux } from './linux-only.js';
 
+assertLinux();
 const libc = koffi.load('libc.so.6');
 
 const raw = {

@@ -9,7 +9,9 @@
 import koffi from 'koffi';
 import { SysError, VfioArgumentError, VfioDecodeError } from './errors.js';
 import { sysClose } from './libc.js';
+import { assertLinux } from './linux-only.js';
 
+assertLinux();
 const libc = koffi.load('libc.so.6');
 const raw = {
   socketpair: libc.func('int socketpair(int domain, int type, int protocol, void *sv)'),
