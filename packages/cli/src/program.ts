@@ -258,7 +258,11 @@ export function buildProgram(ctx: RunContext): Command {
       'bind even though a safety check failed (a mounted filesystem or active swap on it, a network interface up, no IOMMU group, a group shared with host drivers); the result is still checked',
       false,
     )
-    .option('--group', "bind every device of the device's IOMMU group (each checked the same way)", false)
+    .option(
+      '--group',
+      'also bind the other devices of its IOMMU group that are on host drivers (each checked the same way)',
+      false,
+    )
     .action((bdf: string, opts: { force: boolean; group: boolean }, cmd: Command) => {
       const { g, out } = setup(cmd, ctx);
       const sysfs = sysfsOptions(g);

@@ -80,13 +80,14 @@ function deviceHazards(info: PciDeviceInfo, options: SysfsOptions): BindHazard[]
   return hazards;
 }
 
-/** The devices a bind of `bdf` touches: itself, or with `group` every member not already usable. */
+/** The devices a bind of `bdf` touches: itself, and with `group` every member of its group on a host driver. */
 export function bindTargets(bdf: string, options: BindSafetyOptions = {}): PciDeviceInfo[] {
   const info = pciDeviceInfo(bdf, options);
   if (!options.group || info.iommuGroup === null) return [info];
   const members = iommuGroupOf(info.bdf, options).devices;
-  // Bridges on pcieport stay where they are: the kernel lets them share a group with VFIO devices.
-  return members.filter((d) => d.bdf === info.bdf || (d.driver !== 'pcieport' && d.driver !== 'vfio-pci'));
+  // Only members on host drivers keep the group from VFIO: bridges on pcieport, pci-stub and
+  // driverless devices are allowed beside it (vfio_dev_driver_allowed) and stay as they are.
+  return members.filter((d) => d.bdf === info.bdf || isHostDriver(d.driver));
 }
 
 /**
