@@ -268,11 +268,14 @@ describe('bind and unbind on a model of the driver core', () => {
     expect(unbindFromVfioPci('0000:00:1f.0', options).to).toBe('lpc_ich');
     expect(unbindFromVfioPci('0000:00:1f.2', options).to).toBe('ahci');
     // A device that had no driver goes back to none, not to whatever drivers_probe would pick.
-    expect(bindToVfioPci('0000:00:1f.5', { ...options, group: false })).toEqual([
+    const bare = new FakeSystem().addDevice('0000:00:1f.5', { group: 11, driver: null });
+    const bareOptions = { sysfsRoot: bare.sysfsRoot, writeAttribute: bare.kernel() };
+    expect(bindToVfioPci('0000:00:1f.5', bareOptions)).toEqual([
       { bdf: '0000:00:1f.5', from: null, to: 'vfio-pci' },
     ]);
-    sys.defaultDrivers.set('0000:00:1f.5', 'ahci');
-    expect(unbindFromVfioPci('0000:00:1f.5', options).to).toBe(null);
+    bare.defaultDrivers.set('0000:00:1f.5', 'ahci');
+    bare.addDriver('ahci');
+    expect(unbindFromVfioPci('0000:00:1f.5', bareOptions).to).toBe(null);
   });
 
   it('a group is bound whole or not at all: a member vfio-pci refuses rolls the others back', () => {
