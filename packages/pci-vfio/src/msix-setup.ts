@@ -32,6 +32,7 @@ import type { EmulatedConfig } from './config.js';
 import { VfioPciError } from './errors.js';
 import { fixupMsixAreas, type MmapArea } from './fixup.js';
 import { EmulatedMsix } from './msix.js';
+import { checkMsixOverlap } from './msix-overlap.js';
 import type { TeardownSteps } from './teardown.js';
 import { traceMsixEarlySetup, traceMsixFixup, traceMsixRelo } from './trace.js';
 
@@ -100,6 +101,7 @@ export function msixEarlySetup(
   const mappable = info.capabilities.some((c) => c.kind === 'msix-mappable') && !options.ignoreMappable;
   const fixup = mappable ? null : fixupMsixRegion(name, tb, physical.tableOffset, entries, options.pageSize);
   const relocated = relocateMsix(device, name, bars, entries, options);
+  checkMsixOverlap(name, relocated ?? physical, entries); // msix_init's check, on the layout it is given
   return {
     cap,
     ...(relocated ?? physical),
