@@ -211,7 +211,15 @@ function relocateMsix(
     tableOffset = 0;
   } else {
     // Double it: the table starts halfway, always on a page of its own.
-    bar.size = Math.max(bar.size * 2, msixSize * 2);
+    const doubled = Math.max(bar.size * 2, msixSize * 2);
+    // The capability's table and PBA offsets are 32-bit fields: halfway up a
+    // BAR of 8 GiB or more cannot be expressed (QEMU would truncate it).
+    if (doubled / 2 + msixSize > 2 ** 32)
+      fail(
+        `Invalid MSI-X relocation BAR ${target}: the table would start at 0x${(doubled / 2).toString(16)}, beyond the 4 GiB an MSI-X table offset can express`,
+        'relocate to a smaller or an absent BAR (x-msix-relocation=bar<n>)',
+      );
+    bar.size = doubled;
     tableOffset = bar.size / 2;
   }
   traceMsixRelo.emit(name, target, tableOffset);
