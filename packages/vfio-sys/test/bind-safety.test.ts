@@ -333,6 +333,23 @@ describe('bind and unbind on a model of the driver core', () => {
     expect(sys.hash()).toBe(before);
   });
 
+  it('unbind after a half-done bind clears driver_override and leaves the host driver on', () => {
+    const sys = new FakeSystem().addDevice('0000:00:19.0', { group: 6, driver: 'e1000e', ids: NIC });
+    const options = { sysfsRoot: sys.sysfsRoot, writeAttribute: sys.kernel() };
+    options.writeAttribute(join(sys.sysfsRoot, 'bus/pci/devices/0000:00:19.0/driver_override'), 'vfio-pci');
+    expect(unbindFromVfioPci('0000:00:19.0', options)).toEqual({
+      bdf: '0000:00:19.0',
+      from: 'e1000e',
+      to: 'e1000e',
+    });
+    expect([sys.driverOf('0000:00:19.0'), sys.overrideOf('0000:00:19.0')]).toEqual(['e1000e', '(null)']);
+    // e1000e was never unbound: the only writes are the test's and unbind's to driver_override.
+    expect(sys.writes.map(([path]) => path)).toEqual([
+      'bus/pci/devices/0000:00:19.0/driver_override',
+      'bus/pci/devices/0000:00:19.0/driver_override',
+    ]);
+  });
+
   it('the real attribute writer opens existing files only (sysfs cannot create one)', () => {
     const sys = new FakeSystem().addDevice('0000:00:19.0', { group: 6, driver: 'e1000e', ids: NIC });
     rmSync(join(sys.sysfsRoot, 'bus/pci/drivers_probe'));

@@ -39,6 +39,8 @@ export class FakeSystem {
   readonly defaultDrivers = new Map<string, string>();
   /** Devices a driver's probe rejects, beyond the model's own rules. */
   readonly probeRefuses = new Set<string>();
+  /** Every attribute write `kernel()` received: [path under sys/, value]. */
+  readonly writes: [string, string][] = [];
 
   constructor() {
     for (const dir of [
@@ -202,6 +204,7 @@ export class FakeSystem {
   kernel(): (path: string, value: string) => void {
     return (path, value) => {
       const rel = relative(this.sysfsRoot, path);
+      this.writes.push([rel, value]);
       const deviceAttr = /^bus\/pci\/devices\/([^/]+)\/(driver_override|driver\/unbind)$/.exec(rel);
       const driverAttr = /^bus\/pci\/drivers\/([^/]+)\/(bind|unbind)$/.exec(rel);
       if (!existsSync(path)) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });

@@ -248,6 +248,11 @@ export function unbindFromVfioPci(bdf: string, options: UnbindOptions = {}): Bin
   const core = new DriverCore(options, options.writeAttribute ?? writeSysfsAttribute);
   const recorded = originalDriver(options, info.bdf);
   core.setOverride(info.bdf, recorded?.override ?? null);
+  if (info.driver !== 'vfio-pci' && info.driver !== null) {
+    // A half-done bind (driver_override says vfio-pci, the host driver still has it): only the override goes.
+    forgetOriginalDriver(options, info.bdf);
+    return { bdf: info.bdf, from: info.driver, to: info.driver };
+  }
   core.unbind(info.bdf);
   if (recorded === undefined) core.probe(info.bdf);
   else if (recorded.driver !== null) core.bindTo(info.bdf, recorded.driver);
