@@ -1,10 +1,14 @@
 /**
  * One vfio-user connection: framing over a non-blocking SOCK_STREAM socket.
  * Incoming bytes accumulate in a buffer and are cut into messages (header
- * first, size checked against our limit before any body is awaited); fds
- * received with a chunk belong to the message that chunk's bytes start or
- * continue. Each outgoing message is one sendmsg with header, payload and
- * fds together. The channel owns the socket and every received fd until a
+ * first, size checked against our limit before any body is awaited). A read
+ * never goes past the end of the message being received: Linux glues the
+ * bytes of several sendmsgs into one recvmsg and hands over the fds of the
+ * last of them, so a read spanning two messages could not tell whose fds
+ * they are (QEMU pipelines DMA_UNMAP and DMA_MAP-with-fd); read message by
+ * message, the fds come with the first bytes of the message they were sent
+ * with. Each outgoing message is one sendmsg with header, payload and fds
+ * together. The channel owns the socket and every received fd until a
  * message is taken from it.
  */
 import { libc, SocketReceiver, sendTry } from '@vfio-ts/vfio-sys';
@@ -94,10 +98,12 @@ export class MessageChannel implements Disposable {
    */
   pump(): void {
     if (this.#fd < 0 || this.#peerClosed) return;
-    for (;;) {
-      if (this.#end === this.#buf.byteLength) this.#makeRoom();
+    // Bounded: a peer that never stops sending must not keep us here forever.
+    for (let reads = 0; reads < 64; reads++) {
+      const want = this.#bytesToMessageEnd();
+      if (this.#end + want > this.#buf.byteLength) this.#makeRoom(want);
       const fds: number[] = [];
-      const n = this.#receiver.receive(this.#fd, this.#buf, this.#end, this.#buf.byteLength - this.#end, fds);
+      const n = this.#receiver.receive(this.#fd, this.#buf, this.#end, want, fds);
       if (fds.length > 0) this.#fdGroups.push({ at: this.#base + this.#end, fds });
       if (this.#receiver.fdsTruncated) {
         throw new VfioUserProtocolError(
@@ -125,6 +131,11 @@ export class MessageChannel implements Disposable {
   /** The next complete message, or undefined. */
   take(): IncomingMessage | undefined {
     return this.#ready.shift();
+  }
+
+  /** Stream offset of the first byte not yet read: grows with every byte received. */
+  get received(): number {
+    return this.#base + this.#end;
   }
 
   /** Bytes of a message that has begun arriving but is not complete (a peer that stopped mid-message). */
@@ -220,14 +231,27 @@ export class MessageChannel implements Disposable {
     }
   }
 
-  #makeRoom(): void {
+  /** Bytes still missing from the message being received (its header first; #cut checked a complete header). */
+  #bytesToMessageEnd(): number {
+    const available = this.#end - this.#start;
+    if (available < HEADER_SIZE) return HEADER_SIZE - available;
+    const header = decodeHeader(
+      this.#buf.subarray(this.#start, this.#start + HEADER_SIZE),
+      this.#options.maxMessageSize,
+    );
+    return header.size - available;
+  }
+
+  /** Makes room for `want` more bytes after #end. */
+  #makeRoom(want: number): void {
     if (this.#start > 0) {
       this.#buf.copyWithin(0, this.#start, this.#end);
       this.#base += this.#start;
       this.#end -= this.#start;
       this.#start = 0;
     }
-    if (this.#end === this.#buf.byteLength) this.#grow(this.#buf.byteLength * 2);
+    if (this.#end + want > this.#buf.byteLength)
+      this.#grow(Math.max(this.#buf.byteLength * 2, this.#end + want));
   }
 
   #grow(size: number): void {

@@ -27,6 +27,12 @@ export interface VfioUserServerOptions {
   readonly maxDmaMaps?: number;
   /** How long a server-to-client DMA request waits for its reply (default 5000 ms). */
   readonly dmaTimeoutMs?: number;
+  /**
+   * How long a message may stay half-received with no new byte before the
+   * client is disconnected (default 5000 ms): a peer that stopped mid-message
+   * would otherwise hold the one client slot forever.
+   */
+  readonly partialTimeoutMs?: number;
 }
 
 export interface ServerStats {
@@ -152,9 +158,27 @@ export class VfioUserServer implements Disposable {
       (err) => this.#log(`client pid ${pid}: ${(err as Error).message}`),
     );
     this.#listenPoll.stop();
+    let stalled: NodeJS.Timeout | null = null;
+    const partialTimeoutMs = this.#options.partialTimeoutMs ?? 5000;
+    const watchPartial = () => {
+      if (stalled !== null || !channel.partial) return;
+      const at = channel.received;
+      stalled = setTimeout(() => {
+        stalled = null;
+        if (this.#client?.channel !== channel) return;
+        if (channel.partial && channel.received === at)
+          this.#endClient(`stopped mid-message for ${partialTimeoutMs} ms`);
+        else watchPartial();
+      }, partialTimeoutMs);
+      stalled.unref();
+    };
     const poll = pollReadable(fd, (status) => {
-      if (status < 0 || !session.service())
+      if (status < 0 || !session.service()) {
+        if (stalled !== null) clearTimeout(stalled);
         this.#endClient(status < 0 ? `poll error ${status}` : 'connection closed');
+        return;
+      }
+      watchPartial();
     });
     this.#client = { channel, session, poll, pid };
     this.#served++;
