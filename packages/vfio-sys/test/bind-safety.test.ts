@@ -242,7 +242,7 @@ describe('bind and unbind on a model of the driver core', () => {
       expect.objectContaining({
         code: 'ERR_VFIO_BIND_FAILED',
         message: expect.stringMatching(
-          /^vfio-pci did not take 0000:00:1f.2 \(it has no driver after the probe\); put it back on ahci/,
+          /^vfio-pci did not take 0000:00:1f.2 \(it has no IOMMU group, which vfio-pci's probe needs\); put it back on ahci/,
         ),
       }),
     );

@@ -156,7 +156,13 @@ function bindOne(core: DriverCore, d: PciDeviceInfo): BindChange {
   const now = core.driverOf(d.bdf);
   if (failure === null && now === 'vfio-pci') return { bdf: d.bdf, from: d.driver, to: 'vfio-pci' };
   const back = core.restore(d.bdf, original);
-  const why = failure instanceof Error ? failure.message : `it has ${now ?? 'no driver'} after the probe`;
+  // The one refusal sysfs can explain: vfio-pci's probe needs an IOMMU group.
+  const why =
+    failure instanceof Error
+      ? failure.message
+      : d.iommuGroup === null
+        ? `it has no IOMMU group, which vfio-pci's probe needs`
+        : `it has ${now ?? 'no driver'} after the probe`;
   const restored = back === original.driver;
   throw new VfioError(
     'ERR_VFIO_BIND_FAILED',
