@@ -42,7 +42,14 @@ export interface InspectReport {
     fixup: { offset: number; size: number }[] | null;
     relocatedFrom: { tableBar: number; tableOffset: number; pbaBar: number; pbaOffset: number } | null;
   };
-  bars: { index: number; type: 'io' | 'mem32' | 'mem64'; prefetch: boolean; size: number; address: number }[];
+  /** `address` is null for a BAR that is not mapped (never 0, which would look like an address). */
+  bars: {
+    index: number;
+    type: 'io' | 'mem32' | 'mem64';
+    prefetch: boolean;
+    size: number;
+    address: number | null;
+  }[];
   quirks: { bar: number; name: string }[];
 }
 
@@ -118,7 +125,7 @@ export function inspectReport(dev: VfioPciDevice, arg: DeviceArg): InspectReport
       type: b.kind,
       prefetch: b.prefetchable,
       size: b.size,
-      address: b.address ?? 0,
+      address: b.address,
     })),
     quirks: dev.bars.flatMap((b) =>
       b.quirks.flatMap((q) => q.regions.map((r) => ({ bar: b.index, name: r.region.name }))),
@@ -160,7 +167,7 @@ export function printInspect(report: InspectReport, out: Output): void {
       b.type,
       b.prefetch ? 'yes' : 'no',
       hex(b.size),
-      hex(b.address, 8),
+      b.address === null ? 'unmapped' : hex(b.address, 8),
     ]),
   );
   out.line();
