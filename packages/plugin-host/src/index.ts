@@ -19,8 +19,9 @@ export type {
   MsixMode,
 } from './model.js';
 export type { SimSpecifier } from './open.js';
-export { loadModel, loadSpecFile, openSimDevice, parseSimSpecifier, simModel } from './open.js';
+export { loadModel, openSimDevice, parseSimSpecifier, simModel } from './open.js';
 export type { MsixLayout, SimDeviceOptions } from './sim-device.js';
 export { SimDevice } from './sim-device.js';
 export type { DeviceSpec } from './spec.js';
 export { modelFromSpec, parseDeviceSpec } from './spec.js';
+export { loadSpecFile, SPEC_FILE_MAX_BYTES } from './spec-file.js';

@@ -3,14 +3,13 @@
  * for a device spec file, or a plugin module (specifier or path) exporting a
  * model factory. This is the syntax the CLI accepts.
  */
-import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { builtinModels } from './builtins/index.js';
 import { ModelError, quote } from './errors.js';
 import type { DeviceModel, DeviceModelFactory } from './model.js';
 import { SimDevice, type SimDeviceOptions } from './sim-device.js';
-import { modelFromSpec, parseDeviceSpec } from './spec.js';
+import { loadSpecFile } from './spec-file.js';
 
 export type SimSpecifier =
   | { readonly kind: 'builtin'; readonly name: string }
@@ -21,7 +20,7 @@ export function parseSimSpecifier(text: string): SimSpecifier {
   if (!text.startsWith('sim:') || text.length === 4) {
     throw new ModelError(
       'ERR_SIM_SPECIFIER',
-      `"${text}" is not a simulated device`,
+      `${quote(text)} is not a simulated device`,
       `use sim:<name> (one of ${Object.keys(builtinModels).join(', ')}) or sim:<path>.json`,
     );
   }
@@ -30,36 +29,11 @@ export function parseSimSpecifier(text: string): SimSpecifier {
   if (!(rest in builtinModels)) {
     throw new ModelError(
       'ERR_SIM_UNKNOWN_MODEL',
-      `there is no built-in model "${rest}"`,
+      `there is no built-in model ${quote(rest)}`,
       `use one of: ${Object.keys(builtinModels).join(', ')}, or sim:<path>.json`,
     );
   }
   return { kind: 'builtin', name: rest };
-}
-
-/** Reads and validates a device spec file into a model. */
-export function loadSpecFile(path: string): DeviceModel {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new ModelError(
-      'ERR_SPEC_FILE',
-      `cannot read device spec file ${path} (${code})`,
-      'check the path; it is relative to the current directory',
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ModelError(
-      'ERR_MODEL_SPEC',
-      `device spec file ${path} is not valid JSON: ${(err as Error).message}`,
-    );
-  }
-  return { ...modelFromSpec(parseDeviceSpec(json, `device spec file ${path}`)), source: path };
 }
 
 /** The model a `sim:` specifier names. */

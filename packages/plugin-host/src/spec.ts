@@ -15,7 +15,7 @@
 import { memoryWrite } from '@vfio-ts/memory-core';
 import { z } from 'zod';
 import { ConfigBuilder } from './config-builder.js';
-import { ModelError } from './errors.js';
+import { ModelError, quote } from './errors.js';
 import type { DeviceModel, ModelBar } from './model.js';
 
 const UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -31,7 +31,7 @@ const integer = z.union([z.number(), z.string()]).transform((raw, ctx) => {
   if (!Number.isSafeInteger(value) || value < 0) {
     ctx.addIssue({
       code: 'custom',
-      message: `expected a non-negative integer (number, "0x..." or "16K"), got ${JSON.stringify(raw)}`,
+      message: `expected a non-negative integer (number, "0x..." or "16K"), got ${quote(raw)}`,
     });
     return z.NEVER;
   }
@@ -173,6 +173,7 @@ const specSchema = z
           });
       }
     }
+    if (spec.msix) msixOverlapIssue(spec.msix, ctx);
     spec.registers?.forEach((r, i) => {
       const bar = barOf(r.bar);
       if (!bar)
@@ -198,17 +199,57 @@ const specSchema = z
 
 export type DeviceSpec = z.output<typeof specSchema>;
 
+/**
+ * QEMU's msix_init refuses a table and PBA that share bytes of one BAR (and
+ * pci-vfio does for any backend): say so at the PBA's offset.
+ */
+function msixOverlapIssue(
+  msix: { vectors: number; table: { bar: number; offset: number }; pba: { bar: number; offset: number } },
+  ctx: z.RefinementCtx,
+): void {
+  const tableBytes = msix.vectors * 16;
+  const pbaBytes = Math.ceil(msix.vectors / 64) * 8;
+  const { table, pba } = msix;
+  if (
+    table.bar !== pba.bar ||
+    table.offset >= pba.offset + pbaBytes ||
+    pba.offset >= table.offset + tableBytes
+  )
+    return;
+  const hex = (n: number) => `0x${n.toString(16)}`;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['msix', 'pba', 'offset'],
+    message: `the PBA (${hex(pbaBytes)} bytes at ${hex(pba.offset)}) overlaps the table (${hex(tableBytes)} bytes at ${hex(table.offset)}) in BAR ${table.bar}; put it at ${hex(table.offset + tableBytes)} or beyond`,
+  });
+}
+
+/** Issues listed in one error; the rest are counted (a spec of a million bad registers is not echoed). */
+const MAX_LISTED_ISSUES = 20;
+const MAX_ISSUE_CHARS = 300;
+
 function pathText(path: readonly PropertyKey[]): string {
   let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  for (const p of path) {
+    // Keys come from the file: an unknown key of 10 MB is quoted as a short prefix.
+    const key = typeof p === 'string' && p.length > 40 ? `${p.slice(0, 40)}...` : String(p);
+    out += typeof p === 'number' ? `[${p}]` : out === '' ? key : `.${key}`;
+  }
   return out || '(root)';
+}
+
+function issueLine(issue: { path: readonly PropertyKey[]; message: string }): string {
+  const line = `${pathText(issue.path)}: ${issue.message}`;
+  return line.length > MAX_ISSUE_CHARS ? `${line.slice(0, MAX_ISSUE_CHARS)}...` : line;
 }
 
 /** Validates a parsed spec; throws a ModelError listing every problem as `path: what was expected`. */
 export function parseDeviceSpec(json: unknown, source = 'device spec'): DeviceSpec {
   const result = specSchema.safeParse(json);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => `${pathText(issue.path)}: ${issue.message}`);
+  const issues = result.error.issues;
+  const lines = issues.slice(0, MAX_LISTED_ISSUES).map(issueLine);
+  if (issues.length > MAX_LISTED_ISSUES) lines.push(`... and ${issues.length - MAX_LISTED_ISSUES} more`);
   // One problem fits on the line; several are listed one per line.
   const listing = lines.length === 1 ? ` ${lines[0]}` : `\n  ${lines.join('\n  ')}`;
   throw new ModelError('ERR_MODEL_SPEC', `${source} is invalid:${listing}`, 'fix the fields named above');
