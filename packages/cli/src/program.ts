@@ -255,7 +255,7 @@ export function buildProgram(ctx: RunContext): Command {
     .argument('<bdf>', 'PCI address of the device, e.g. 0000:01:00.0')
     .option(
       '--force',
-      'bind even though a safety check failed (a mounted filesystem or active swap on it, a network interface up, no IOMMU group, a group shared with host drivers); the result is still checked',
+      'bind even though a safety check failed (a mounted filesystem or active swap on it, a network interface up, the boot display or a GPU in use, no IOMMU group, a group shared with host drivers); the result is still checked',
       false,
     )
     .option(

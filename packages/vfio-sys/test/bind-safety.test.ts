@@ -122,6 +122,22 @@ describe('bind refuses what would hurt the host, and changes nothing', () => {
     expectRefusal(sys, () => bindToVfioPci('0000:00:05.0', options), ['interface-up']);
   });
 
+  it('the boot display GPU, and a GPU a display server holds open', () => {
+    const sys = new FakeSystem()
+      .addDevice('0000:01:00.0', { group: 1, driver: 'amdgpu', ids: '0x1002 0x67df 0x030000' })
+      .addDrm('0000:01:00.0', ['card0', 'renderD128'], true)
+      .addDevice('0000:02:00.0', { group: 2, driver: 'nouveau', ids: '0x10de 0x1db6 0x030000' })
+      .addDrm('0000:02:00.0', ['card1', 'renderD129'])
+      .addProcess(812, 'Xorg', '/dev/dri/card1');
+    const options = { sysfsRoot: sys.sysfsRoot, writeAttribute: sys.kernel() };
+    const boot = expectRefusal(sys, () => bindToVfioPci('0000:01:00.0', options), ['boot-display']);
+    expect(boot.hazards[0]!.message).toBe(
+      '0000:01:00.0 is the boot display (boot_vga): the console and any desktop on it would go dark',
+    );
+    const held = expectRefusal(sys, () => bindToVfioPci('0000:02:00.0', options), ['display-in-use']);
+    expect(held.hazards[0]!.message).toBe('0000:02:00.0 is in use through /dev/dri/card1 by pid 812 (Xorg)');
+  });
+
   it('a device without an IOMMU group', () => {
     const sys = new FakeSystem().addDevice('0000:00:1f.2', { group: null, driver: 'ahci', ids: AHCI });
     const refused = expectRefusal(

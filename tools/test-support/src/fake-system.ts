@@ -159,6 +159,13 @@ export class FakeSystem {
     return this;
   }
 
+  /** A GPU's DRM nodes (`card0`, `renderD128`) under the device, and whether it is the boot display. */
+  addDrm(bdf: string, nodes: readonly string[], bootVga = false): this {
+    for (const n of nodes) mkdirSync(join(this.devicePath(bdf), 'drm', n), { recursive: true });
+    writeFileSync(join(this.devicePath(bdf), 'boot_vga'), bootVga ? '1\n' : '0\n');
+    return this;
+  }
+
   mount(dev: string, source: string, mountPoint: string, fsType: string): this {
     appendFileSync(
       join(this.root, 'proc/self/mountinfo'),

@@ -4,14 +4,17 @@
  * forced; the CLI prints them.
  */
 import { iommuGroupOf, isHostDriver, normalizeBdf, type PciDeviceInfo, pciDeviceInfo } from './devices.js';
-import { procPath, type SysfsOptions } from './paths.js';
+import { pciDevicePath, procPath, readAttribute, type SysfsOptions } from './paths.js';
 import { activeInterfaces, activeSwaps, type BlockUse, mountedFilesystems, UsageUnknown } from './usage.js';
+import { drmNodesOf, processesHolding } from './users.js';
 
 export type BindHazardKind =
   | 'mounted-filesystem'
   | 'active-swap'
   | 'usage-unknown'
   | 'interface-up'
+  | 'boot-display'
+  | 'display-in-use'
   | 'no-iommu-group'
   | 'group-not-viable';
 
@@ -76,6 +79,22 @@ function deviceHazards(info: PciDeviceInfo, options: SysfsOptions): BindHazard[]
       bdf: info.bdf,
       message: `${info.bdf} drives network interface ${up.join(', ')}, which is up`,
       hint: `taking it from its driver would cut this machine off that network; bring it down first (ip link set ${up[0]} down)`,
+    });
+  // The firmware's boot display: the console (and a display server) is on it.
+  if (readAttribute(pciDevicePath(options, info.bdf, 'boot_vga')) === '1')
+    hazards.push({
+      kind: 'boot-display',
+      bdf: info.bdf,
+      message: `${info.bdf} is the boot display (boot_vga): the console and any desktop on it would go dark`,
+      hint: 'pass through a secondary GPU, or run this machine headless (stop the display manager, unbind the framebuffer console) first',
+    });
+  const holders = processesHolding(drmNodesOf(info.bdf, options), options);
+  if (holders.length > 0)
+    hazards.push({
+      kind: 'display-in-use',
+      bdf: info.bdf,
+      message: `${info.bdf} is in use through ${holders.map((u) => `${u.node} by pid ${u.pid} (${u.command})`).join(', ')}`,
+      hint: 'stop those programs (the display server or compositor) first; unbinding a GPU under them can hang or crash them',
     });
   return hazards;
 }

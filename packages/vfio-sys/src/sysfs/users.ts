@@ -1,10 +1,12 @@
 /**
- * Processes holding a device open through VFIO. Unbinding vfio-pci from such
- * a device blocks in the kernel until the process lets go (vfio-pci keeps
- * asking it through the REQ interrupt), so `unbindFromVfioPci` checks first.
- * Seen through /proc/<pid>/fd links to the group node `/dev/vfio/<group>` or
- * the device's cdev `/dev/vfio/devices/vfioN`; a process that closed its
- * group fd but kept the device fd is not seen (that fd is an anonymous inode).
+ * Processes holding a device open, seen through /proc/<pid>/fd links.
+ * Through VFIO (the group node `/dev/vfio/<group>` or the cdev
+ * `/dev/vfio/devices/vfioN`): unbinding vfio-pci then blocks in the kernel
+ * until the process lets go (vfio-pci keeps asking through the REQ
+ * interrupt), so `unbindFromVfioPci` checks first; a process that closed its
+ * group fd but kept the device fd is not seen (that fd is an anonymous
+ * inode). Through DRM (`/dev/dri/card0`, `renderD128`): a display server or
+ * compositor on the GPU, which `bindSafetyCheck` reports.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,9 +37,18 @@ function vfioNodesOf(info: PciDeviceInfo, options: SysfsOptions): Set<string> {
   return nodes;
 }
 
-/** Every process with a VFIO node of the device open. */
-export function vfioUsers(info: PciDeviceInfo, options: SysfsOptions = {}): VfioUser[] {
-  const nodes = vfioNodesOf(info, options);
+/** The device's DRM nodes (`/dev/dri/card0`, `/dev/dri/renderD128`): a GPU a display server or compositor holds. */
+export function drmNodesOf(bdf: string, options: SysfsOptions = {}): Set<string> {
+  return new Set(
+    listDir(pciDevicePath(options, bdf, 'drm'))
+      .filter((n) => /^(card|renderD)\d+$/.test(n))
+      .map((n) => `/dev/dri/${n}`),
+  );
+}
+
+/** Every process with one of `nodes` open, each once, by pid. */
+export function processesHolding(nodes: ReadonlySet<string>, options: SysfsOptions = {}): VfioUser[] {
+  if (nodes.size === 0) return [];
   const users: VfioUser[] = [];
   for (const pid of listDir(procPath(options)).filter((n) => /^\d+$/.test(n))) {
     const fdDir = procPath(options, pid, 'fd');
@@ -58,4 +69,9 @@ export function vfioUsers(info: PciDeviceInfo, options: SysfsOptions = {}): Vfio
     }
   }
   return users.sort((a, b) => a.pid - b.pid);
+}
+
+/** Every process with a VFIO node of the device open. */
+export function vfioUsers(info: PciDeviceInfo, options: SysfsOptions = {}): VfioUser[] {
+  return processesHolding(vfioNodesOf(info, options), options);
 }
