@@ -463,8 +463,9 @@ export class ServerSession {
       const iova = s.mapping.iova + BigInt(s.offset);
       traceServerDmaRw.emit(write ? 'write' : 'read', iova, s.length, area ? 'mmap' : 'message');
       if (area) {
-        if (write) area.u8.set(out.subarray(s.at, s.at + s.length), s.offset);
-        else out.set(area.u8.subarray(s.offset, s.offset + s.length), s.at);
+        // Through the area's windows: its u8 is only the first window of a large map.
+        if (write) area.writeBytes(s.offset, out.subarray(s.at, s.at + s.length));
+        else area.readBytes(s.offset, out.subarray(s.at, s.at + s.length));
         continue;
       }
       const chunk = this.#client?.maxDataXferSize ?? 1024 * 1024;
