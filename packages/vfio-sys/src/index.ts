@@ -27,7 +27,8 @@ export { VfioGroup } from './kernel/group.js';
 export type { OpenedKernelDevice, OpenKernelDeviceOptions } from './kernel/open.js';
 export { openKernelDevice, openKernelDeviceWithParts } from './kernel/open.js';
 export * as libc from './libc.js';
-export { MappedArea, pendingUnmaps } from './mapped-area.js';
+export type { MappedWindow } from './mapped-area.js';
+export { MAPPED_WINDOW_BYTES, MappedArea, pendingUnmaps } from './mapped-area.js';
 export {
   AF_UNIX,
   acceptConnection,
