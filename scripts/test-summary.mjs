@@ -39,6 +39,10 @@ for (const suite of suites) {
   fold(dir);
 }
 
+// The packages as published (scripts/check-packages.mjs), reported at the root.
+if (existsSync(join(root, '.test-results'))) fold(join(root, '.test-results'));
+else missing.push('the package check (.test-results/packages.json)');
+
 const vmDir = join(root, 'tools', 'vm', '.test-results');
 if (vmRan) {
   for (const report of ['host.json', 'vitest.json']) {
