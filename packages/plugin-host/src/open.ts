@@ -65,7 +65,7 @@ export async function loadModel(
   } catch (err) {
     throw new ModelError(
       'ERR_PLUGIN_LOAD',
-      `cannot load device model plugin ${specifierOrPath}: ${(err as Error).message}`,
+      `cannot load device model plugin ${specifierOrPath}: ${err instanceof Error ? err.message : quote(err)}`,
     );
   }
   const factory = (mod.default ?? mod.model) as DeviceModelFactory | undefined;

@@ -230,6 +230,16 @@ describe('the BARs a model declares', () => {
 describe('exceptions from a plugin', () => {
   const file = (name: string) => new URL(`./plugins/${name}`, import.meta.url).pathname;
 
+  it('a module that throws a non-Error while loading is reported, not a TypeError', async () => {
+    const path = file('throwing-module.mjs');
+    await expect(loadModel(path)).rejects.toThrow(
+      expect.objectContaining({
+        code: 'ERR_PLUGIN_LOAD',
+        message: `cannot load device model plugin ${path}: undefined`,
+      }),
+    );
+  });
+
   it('a throwing factory is reported naming the plugin file', async () => {
     const path = file('throwing-factory.mjs');
     await expect(loadModel(path)).rejects.toThrow(

@@ -59,6 +59,18 @@ describe('KernelVfioDevice access sizes', () => {
     });
   });
 
+  it('refuses block lengths and data that cannot be a transfer before any syscall', () => {
+    withDevice((dev) => {
+      for (const length of [-1, 1.5, Number.NaN, 2 ** 60]) {
+        expect(() => dev.regionReadBlock(0, 0, length)).toThrow(argument(/regionReadBlock of .* bytes/));
+      }
+      expect(() => dev.regionWriteBlock(0, 0, 'abc' as unknown as Uint8Array)).toThrow(
+        argument(/Uint8Array/),
+      );
+      expect(() => dev.regionReadBlock(0, 0, 4)).toThrow(reachedKernel);
+    });
+  });
+
   it('lets the valid sizes through to the kernel', () => {
     withDevice((dev) => {
       for (const size of [1, 2, 4] as const) {

@@ -149,12 +149,20 @@ export class KernelVfioDevice implements VfioDeviceIo {
   }
 
   regionReadBlock(index: number, offset: number, length: number): Uint8Array {
+    // Checked before allocating: a bad length is the caller's error, not a RangeError or a huge buffer.
+    const bad = (expected: string) =>
+      new VfioArgumentError(`regionReadBlock of ${String(length).slice(0, 40)} bytes: expected ${expected}`);
+    if (!Number.isSafeInteger(length) || length < 0) throw bad('a byte count');
+    const size = this.regionInfo(index).size;
+    if (length > size) throw bad(`at most 0x${size.toString(16)} (the size of ${this.name} region ${index})`);
     const buf = Buffer.alloc(length);
     this.#transfer('pread', index, offset, buf);
     return buf;
   }
 
   regionWriteBlock(index: number, offset: number, data: Uint8Array): void {
+    if (!(data instanceof Uint8Array))
+      throw new VfioArgumentError(`regionWriteBlock data must be a Uint8Array, not ${typeof data}`);
     this.#transfer('pwrite', index, offset, data);
   }
 

@@ -1,0 +1,2 @@
+// A plugin module whose top level throws something that is not an Error.
+throw undefined;
