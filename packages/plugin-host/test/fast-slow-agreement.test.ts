@@ -103,7 +103,10 @@ function disagreements(o: Opened, only?: { bar: number; from: number; to: number
   return out;
 }
 
-const MODELS = Object.keys(builtinModels);
+// Models with a mappable BAR: one whose BARs are all I/O (sim:pci-idio-16) has no fast path to agree with.
+const MODELS = Object.keys(builtinModels).filter((name) =>
+  builtinModels[name]!().bars.some((b) => b.kind !== 'io' && b.mappable !== false),
+);
 
 describe('every register of every built-in model reads the same on both paths', () => {
   it.each(MODELS)('%s at power-on and after reset', (name) => {

@@ -2,6 +2,7 @@ import type { DeviceModel } from '../model.js';
 import { e1000eModel } from './e1000e.js';
 import { atiGpuModel, nvidiaGpuModel } from './gpu.js';
 import { nvmeModel } from './nvme.js';
+import { pciIdio16Model } from './pci-idio-16.js';
 import { virtioNetModel } from './virtio-net.js';
 
 /** The built-in models, addressed as `sim:<name>`. */
@@ -11,4 +12,5 @@ export const builtinModels: Readonly<Record<string, () => DeviceModel>> = Object
   'virtio-net': virtioNetModel,
   'nvidia-gpu': nvidiaGpuModel,
   'ati-gpu': atiGpuModel,
+  'pci-idio-16': pciIdio16Model,
 });
