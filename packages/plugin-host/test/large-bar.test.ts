@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { resourceCounts, settle } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
-import { modelFromSpec, parseDeviceSpec, SimDevice } from '../src/index.js';
+import { ConfigBuilder, modelFromSpec, parseDeviceSpec, register32, SimDevice } from '../src/index.js';
 
 const GiB = 2 ** 30;
 const RW = { read: true, write: true };
@@ -112,6 +112,37 @@ describe('a 64 GiB memory BAR', () => {
     expect(map.read(40 * GiB, 4)).toBe(0);
     expect(map.read(0x8000_0000, 4)).toBe(0x22222222);
     expect(map.read(0xc000_0000 + 12, 4)).toBe(1);
+  });
+});
+
+describe('a model register past the first window of a BAR', () => {
+  it('keeps its value in BAR memory where the mapping sees it, and its handlers run on the slow path', () => {
+    const bars = [{ index: 0, size: 2 * GiB, kind: 'mem64' as const, prefetchable: false }];
+    const AT = 0x4000_0000; // 1 GiB in: far past window 0
+    let written = -1;
+    using dev = new SimDevice(
+      {
+        name: 'far',
+        config: new ConfigBuilder().build({ vendor: 0x1234, device: 0x0bad, classCode: 0xff0000 }, bars),
+        bars,
+        setup(ctx) {
+          const { region, memory } = ctx.bar(0);
+          register32(region, memory, AT, 'far doorbell', { write: (v) => void (written = v) });
+          register32(region, memory, AT + 4, 'far plain', {});
+          return {};
+        },
+      },
+      'far',
+    );
+    dev.regionWrite(7, 0x04, PCI_COMMAND_MEMORY, 2);
+    using map = dev.regionMmap(0, 0, 2 * GiB, RW);
+    dev.regionWrite(0, AT, 0xfeedf00d, 4);
+    expect(written).toBe(0xfeedf00d);
+    dev.regionWrite(0, AT + 4, 0x12345678, 4);
+    expect(map.read(AT + 4, 4)).toBe(0x12345678);
+    map.write(AT + 4, 0x9abcdef0, 4);
+    expect(dev.regionRead(0, AT + 4, 4)).toBe(0x9abcdef0);
+    expect(dev.regionRead(0, AT + 6, 2)).toBe(0x9abc);
   });
 });
 

@@ -1,5 +1,5 @@
 /** Small helpers for models: registers with behaviour as memory-core I/O regions over BAR memory. */
-import { MemoryRegion, type RamDeviceMemory } from '@vfio-ts/memory-core';
+import { MemoryRegion, memoryRead, memoryWrite, type RamDeviceMemory } from '@vfio-ts/memory-core';
 import { checkedRegisterValue } from '../handler-values.js';
 
 export interface RegisterHandlers {
@@ -7,14 +7,14 @@ export interface RegisterHandlers {
   write?(value: number, memory: RamDeviceMemory): void;
 }
 
+// Through memory-core's windowed accessors: a register may sit past the first
+// window of a large BAR's memory, where `memory.u32` does not reach.
 function load(memory: RamDeviceMemory, offset: number, size: 1 | 2 | 4): number {
-  return size === 4 ? memory.u32[offset / 4]! : size === 2 ? memory.u16[offset / 2]! : memory.u8[offset]!;
+  return memoryRead(memory, offset, size) as number;
 }
 
 function store(memory: RamDeviceMemory, offset: number, size: 1 | 2 | 4, value: number): void {
-  if (size === 4) memory.u32[offset / 4] = value >>> 0;
-  else if (size === 2) memory.u16[offset / 2] = value;
-  else memory.u8[offset] = value;
+  memoryWrite(memory, offset, size === 4 ? value >>> 0 : value, size);
 }
 
 /** Bytes `at`..`at + n` of a register value (little endian), as a narrower access sees them. */
@@ -70,12 +70,12 @@ export function register32(
 }
 
 export function put32(memory: RamDeviceMemory, offset: number, value: number): void {
-  memory.u32[offset / 4] = value >>> 0;
+  memoryWrite(memory, offset, value >>> 0, 4);
 }
 
 export function put64(memory: RamDeviceMemory, offset: number, value: bigint): void {
-  memory.u32[offset / 4] = Number(value & 0xffffffffn);
-  memory.u32[offset / 4 + 1] = Number(value >> 32n);
+  memoryWrite(memory, offset, Number(value & 0xffffffffn), 4);
+  memoryWrite(memory, offset + 4, Number(value >> 32n), 4);
 }
 
 export function bytesFromHex(hex: string): Uint8Array {
