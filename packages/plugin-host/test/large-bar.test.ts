@@ -127,7 +127,11 @@ describe('a model register past the first window of a BAR', () => {
         bars,
         setup(ctx) {
           const { region, memory } = ctx.bar(0);
-          register32(region, memory, AT, 'far doorbell', { write: (v) => void (written = v) });
+          register32(region, memory, AT, 'far doorbell', {
+            write: (v) => {
+              written = v;
+            },
+          });
           register32(region, memory, AT + 4, 'far plain', {});
           return {};
         },
