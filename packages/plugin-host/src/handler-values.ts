@@ -51,8 +51,13 @@ export class HandlerValueProblem extends Error {
   }
 }
 
+const LIMIT = [0, 0x100, 0x1_0000, 0, 0x1_0000_0000];
+
 /** Throws a HandlerValueProblem unless `value` is a valid `size`-byte register value. */
 export function checkedRegisterValue<T>(value: T, size: number, register: string): T {
+  // The common case first, kept cheap: it runs on every slow-path register read.
+  if (typeof value === 'number' && size <= 4 && value >= 0 && value < LIMIT[size]! && Number.isInteger(value))
+    return value;
   const problem = badRegisterValue(value, size);
   if (problem !== null) throw new HandlerValueProblem(register, size, problem);
   return value;

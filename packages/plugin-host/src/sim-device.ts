@@ -225,7 +225,11 @@ export class SimDevice implements VfioDeviceIo {
     if (target === 'vga') return 0n;
     if (target === 'hidden') return 0xffff_ffff_ffff_ffffn;
     guardHandlers(target.space.flatView());
-    return this.#dispatch(`BAR ${index}`, offset, () => target.space.read64(offset));
+    try {
+      return target.space.read64(offset);
+    } catch (err) {
+      throw this.#handlerError(err, index, offset);
+    }
   }
 
   regionWrite(index: number, offset: number, value: number, size: AccessSize): void {
@@ -238,7 +242,11 @@ export class SimDevice implements VfioDeviceIo {
     else if (target === 'vga') this.#hooks?.vgaWrite?.(offset, value, size);
     else if (typeof target === 'object') {
       guardHandlers(target.space.flatView());
-      this.#dispatch(`BAR ${index}`, offset, () => target.space.write(offset, value, size));
+      try {
+        target.space.write(offset, value, size);
+      } catch (err) {
+        throw this.#handlerError(err, index, offset);
+      }
     }
   }
 
@@ -252,7 +260,11 @@ export class SimDevice implements VfioDeviceIo {
       this.#writeConfig(offset + 4, Number(value >> 32n), 4);
     } else if (typeof target === 'object') {
       guardHandlers(target.space.flatView());
-      this.#dispatch(`BAR ${index}`, offset, () => target.space.write64(offset, value));
+      try {
+        target.space.write64(offset, value);
+      } catch (err) {
+        throw this.#handlerError(err, index, offset);
+      }
     }
   }
 
@@ -386,20 +398,20 @@ export class SimDevice implements VfioDeviceIo {
     return checkHooks(this.model, hooks);
   }
 
-  /** Runs a model's register handlers for an access; a bad value they return names the plugin, BAR and offset. */
-  #dispatch<T>(where: string, offset: number, run: () => T): T {
-    try {
-      return run();
-    } catch (err) {
-      if (err instanceof HandlerValueProblem)
-        throw new RegisterValueError(this.#label, `${where} +0x${offset.toString(16)}`, err);
-      throw err;
-    }
+  /** A bad value a model's register handler returned, as an error naming the plugin, BAR and offset. */
+  #handlerError(err: unknown, bar: number, offset: number): unknown {
+    return err instanceof HandlerValueProblem
+      ? new RegisterValueError(this.#label, `BAR ${bar} +0x${offset.toString(16)}`, err)
+      : err;
   }
 
   #barRead(bar: BarBacking, offset: number, size: AccessSize): number {
     guardHandlers(bar.space.flatView());
-    return this.#dispatch(`BAR ${bar.layout.index}`, offset, () => bar.space.read(offset, size));
+    try {
+      return bar.space.read(offset, size);
+    } catch (err) {
+      throw this.#handlerError(err, bar.layout.index, offset);
+    }
   }
 
   #vgaRead(offset: number, size: AccessSize): number {
