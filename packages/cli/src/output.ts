@@ -7,6 +7,8 @@ export interface Output {
   readonly color: boolean;
   line(text?: string): void;
   heading(text: string): string;
+  /** Text to stand out inside a line (underlined when colour is on; unchanged otherwise). */
+  marked(text: string): string;
   table(head: readonly string[], rows: readonly (readonly string[])[]): void;
   document(value: unknown): void;
 }
@@ -37,6 +39,7 @@ export function createOutput(options: {
     color,
     line: (text = '') => write(text),
     heading: (text: string) => colors.bold(text),
+    marked: (text: string) => colors.underline(text),
     table(head, rows) {
       const table = new Table({
         head: head.map((h) => colors.bold(h)),

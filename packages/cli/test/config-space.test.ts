@@ -70,7 +70,19 @@ describe('config', () => {
     expect(msix.summary).toBe(`MSI-X: Enable- Count=${inspect.msix.entries} Masked-`);
   });
 
-  it('a device without the device: the usual one-line error', () => {
+  it("on a colour terminal the virtualized bytes of the dump are underlined; plain text stays lspci's", () => {
+    const u = (cell: string) => `\x1b[4m${cell}\x1b[24m`;
+    const lines = cli(['config', 'sim:nvme'], { FORCE_COLOR: '1' }).stdout.split('\n');
+    // 0x30-0x33 (the ROM BAR) are emulated, 0x34 (the capability pointer) is the device's.
+    expect(lines).toContain(
+      `30: ${[u('00'), u('00'), u('00'), u('00')].join(' ')} 40 00 00 00 00 00 00 00 0b 01 00 00`,
+    );
+    expect(cli(['config', 'sim:nvme']).stdout).toContain(
+      '\n30: 00 00 00 00 40 00 00 00 00 00 00 00 0b 01 00 00\n',
+    );
+  });
+
+  it('an unknown device: the usual one-line error', () => {
     const r = cli(['config', 'sim:nope']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^vfio-ts: there is no built-in model "nope"/);

@@ -364,10 +364,15 @@ export function printConfigSpace(
     out.line(`\t${range} ${r.field}${partial}`);
   }
   out.line();
-  // lspci -xxx: "00: 36 1b ..." 16 bytes a line; -xxxx the whole space.
+  // lspci -xxx: "00: 36 1b ..." 16 bytes a line; -xxxx the whole space. On a colour terminal
+  // the virtualized bytes are underlined (plain text stays exactly lspci's, for tools that parse it).
+  const bits = Buffer.from(report.emulatedBits, 'hex');
   const end = options.extended ? b.length : Math.min(b.length, PCI_CFG_SPACE_SIZE);
-  for (let o = 0; o < end; o += 16)
-    out.line(
-      `${o.toString(16).padStart(o >= 0x100 ? 3 : 2, '0')}: ${[...b.subarray(o, o + 16)].map((x) => x.toString(16).padStart(2, '0')).join(' ')}`,
-    );
+  for (let o = 0; o < end; o += 16) {
+    const cells = [...b.subarray(o, o + 16)].map((x, i) => {
+      const cell = x.toString(16).padStart(2, '0');
+      return bits[o + i] ? out.marked(cell) : cell;
+    });
+    out.line(`${o.toString(16).padStart(o >= 0x100 ? 3 : 2, '0')}: ${cells.join(' ')}`);
+  }
 }
