@@ -79,6 +79,17 @@ describe('bind refuses what would hurt the host, and changes nothing', () => {
     ]);
   });
 
+  it('the second device of a multi-device btrfs (mountinfo names only the first)', () => {
+    const sys = ahciWithRootDisk()
+      .addDevice('0000:02:00.0', { group: 14, driver: 'nvme', ids: NVME })
+      .addDisk('0000:02:00.0', 'nvme/nvme0', 'nvme0n1', '259:0', [['nvme0n1p2', '259:2']])
+      .addBtrfs('4f9c7a3e-0d6b-4c1e-9a51-2b1f0e6c8d17', ['sda2', 'nvme0n1p2'])
+      .mount('0:33', '/dev/sda2', '/', 'btrfs');
+    expect(bindSafetyCheck('0000:02:00.0', { sysfsRoot: sys.sysfsRoot }).map((h) => h.message)).toEqual([
+      '0000:02:00.0 holds nvme0n1 (nvme0n1p2), mounted on / (btrfs)',
+    ]);
+  });
+
   it('an NVMe disk with active swap', () => {
     const sys = new FakeSystem()
       .addDevice('0000:02:00.0', { group: 14, driver: 'nvme', ids: NVME })

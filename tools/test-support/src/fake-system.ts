@@ -166,6 +166,18 @@ export class FakeSystem {
     return this;
   }
 
+  /** A mounted btrfs filesystem's member devices, as sysfs lists them (fs/btrfs/<uuid>/devices/). */
+  addBtrfs(uuid: string, members: readonly string[]): this {
+    const dir = this.sys('fs/btrfs', uuid, 'devices');
+    mkdirSync(dir, { recursive: true });
+    for (const m of members)
+      symlinkSync(
+        relative(dir, join(this.sys('class/block'), readlinkSync(this.sys('class/block', m)))),
+        join(dir, m),
+      );
+    return this;
+  }
+
   mount(dev: string, source: string, mountPoint: string, fsType: string): this {
     appendFileSync(
       join(this.root, 'proc/self/mountinfo'),

@@ -132,21 +132,40 @@ function readProc(path: string): string | UsageUnknown {
   }
 }
 
-/** Filesystems mounted from block devices of the PCI device. */
+/**
+ * Member devices of each mounted btrfs filesystem, by member name: a
+ * multi-device btrfs shows one of its devices in mountinfo, and all of them
+ * in sysfs (`fs/btrfs/<uuid>/devices/<name>`).
+ */
+function btrfsMembers(options: SysfsOptions): Map<string, string[]> {
+  const byMember = new Map<string, string[]>();
+  const root = sysfsPath(options, 'fs/btrfs');
+  for (const uuid of listDir(root)) {
+    const members = listDir(join(root, uuid, 'devices'));
+    for (const m of members) byMember.set(m, members);
+  }
+  return byMember;
+}
+
+/** Filesystems mounted from block devices of the PCI device (any member of a multi-device btrfs counts). */
 export function mountedFilesystems(bdf: string, options: SysfsOptions = {}): BlockUse[] | UsageUnknown {
   const nodes = blockDevicesOf(bdf, options);
   if (nodes.length === 0) return [];
   const mountinfo = readProc(procPath(options, 'self/mountinfo'));
   if (mountinfo instanceof UsageUnknown) return mountinfo;
+  const btrfs = btrfsMembers(options);
   const uses: BlockUse[] = [];
   for (const line of mountinfo.split('\n')) {
     // id parent major:minor root mount-point options [optional...] - fstype source super-options
     const fields = line.split(' ');
     const dash = fields.indexOf('-');
     if (fields.length < 5 || dash < 0) continue;
+    const source = unescapeOctal(fields[dash + 2] ?? '');
+    const siblings = fields[dash + 1] === 'btrfs' ? (btrfs.get(basename(source)) ?? []) : [];
     const node =
       nodes.find((n) => n.dev !== null && n.dev === fields[2]) ??
-      nodeForSource(unescapeOctal(fields[dash + 2] ?? ''), nodes);
+      nodeForSource(source, nodes) ??
+      nodes.find((n) => siblings.includes(n.name));
     if (node)
       uses.push({
         block: node.name,
