@@ -21,8 +21,6 @@ import {
   VFIO_DEVICE_FLAGS_RESET,
   VFIO_PCI_NUM_IRQS,
   VFIO_PCI_NUM_REGIONS,
-  VFIO_REGION_INFO_FLAG_MMAP,
-  VFIO_REGION_INFO_FLAG_WRITE,
   VfioArgumentError,
   VfioClosedError,
   type VfioDeviceInfo,
@@ -31,7 +29,7 @@ import {
   type VfioIrqSet,
   type VfioRegionInfo,
 } from '@vfio-ts/vfio-sys';
-import { alignUp, type BarBacking, backBar, releaseBar, zeroBarMemory } from './bar-backing.js';
+import { type BarBacking, backBar, releaseBar, zeroBarMemory } from './bar-backing.js';
 import { ConfigSpace } from './config-space.js';
 import { ModelError, quote } from './errors.js';
 import {
@@ -61,6 +59,7 @@ import {
   resolveAccess,
 } from './region-access.js';
 import { type RegionFacts, simRegionInfo } from './region-info.js';
+import { checkMmapRequest } from './region-mmap.js';
 
 const EINVAL = 22;
 
@@ -290,41 +289,14 @@ export class SimDevice implements VfioDeviceIo {
 
   regionMmap(index: number, offset: number, size: number, prot: MmapProtection): MappedArea {
     this.#live();
-    const info = this.regionInfo(index);
-    const bar = this.#bars[index];
-    if (!bar || (info.flags & VFIO_REGION_INFO_FLAG_MMAP) === 0) {
-      accessFailure('mmap', EINVAL, `${this.name} region ${index} is not mmap-able`);
-    }
-    if (prot.write && (info.flags & VFIO_REGION_INFO_FLAG_WRITE) === 0)
-      accessFailure('mmap', EINVAL, `region ${index} is read-only`);
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset % this.pageSize !== 0) {
-      accessFailure(
-        'mmap',
-        EINVAL,
-        `offset 0x${offset.toString(16)} of region ${index} is not aligned to the ${this.pageSize}-byte page`,
-      );
-    }
-    if (!Number.isSafeInteger(size) || size <= 0 || offset + size > bar.backingSize) {
-      accessFailure(
-        'mmap',
-        EINVAL,
-        `0x${size.toString(16)} bytes at 0x${offset.toString(16)} exceed region ${index}`,
-      );
-    }
-    const sparse = info.capabilities.find((c) => c.kind === 'sparse-mmap');
-    if (
-      sparse &&
-      !sparse.areas.some(
-        (a) => offset >= a.offset && offset + size <= alignUp(a.offset + a.size, this.pageSize),
-      )
-    ) {
-      // Kernels that report sparse areas refuse mmaps overlapping the MSI-X table.
-      accessFailure(
-        'mmap',
-        EINVAL,
-        `0x${size.toString(16)} bytes at 0x${offset.toString(16)} overlap the MSI-X table of region ${index}`,
-      );
-    }
+    const request = { index, offset, size, prot };
+    const bar = checkMmapRequest(
+      this.name,
+      this.regionInfo(index),
+      this.#bars[index],
+      this.pageSize,
+      request,
+    );
     return MappedArea.map(
       bar.memfd,
       offset,

@@ -78,3 +78,19 @@ describe('SimDevice access sizes', () => {
     expect(() => dev.regionWriteBlock(7, 0, 'abc' as unknown as Uint8Array)).toThrow(argument(/Uint8Array/));
   });
 });
+
+describe('SimDevice mmap requests', () => {
+  it('refuses a malformed request with a typed error, and quotes bad numbers briefly', () => {
+    using dev = openSimDevice('sim:nvme');
+    expect(() => dev.regionMmap(0, 0, 0x1000, undefined as never)).toThrow(argument(/mmap protection/));
+    expect(() => dev.regionMmap(0, 0.5, 0x1000, { read: true, write: false })).toThrow(
+      expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/offset 0\.5 of region 0/) }),
+    );
+    expect(() => dev.regionMmap(0, 0, 'x'.repeat(100_000) as never, { read: true, write: false })).toThrow(
+      expect.objectContaining({
+        code: 'EINVAL',
+        message: expect.stringMatching(/^mmap\(.{0,160} exceed region 0\)/),
+      }),
+    );
+  });
+});
