@@ -112,9 +112,12 @@ export class AddressSpace implements Disposable {
       if (r !== undefined && addr + size <= r.end) {
         const memory = r.region.memory;
         const offset = addr - r.start + r.offsetInRegion;
-        const o = offset >>> 0;
-        if (memory !== null && o === offset && o < memory.u8.length && (o & (size - 1)) === 0) {
-          return size === 4 ? memory.u32[o >>> 2]! : size === 2 ? memory.u16[o >>> 1]! : memory.u8[o]!;
+        if (memory !== null) {
+          const o = offset >>> 0;
+          if (o === offset && o < memory.u8.length && (o & (size - 1)) === 0) {
+            return size === 4 ? memory.u32[o >>> 2]! : size === 2 ? memory.u16[o >>> 1]! : memory.u8[o]!;
+          }
+          if (offset % size === 0) return windowRead(memory, offset, size);
         }
       }
     }
@@ -404,6 +407,15 @@ function rangeWrite(r: FlatRange, offset: number, value: AccessValue, size: numb
     return;
   }
   dispatchWrite(region.name, region.ops!, offset, value, size);
+}
+
+/** An aligned load past window 0 (a large BAR): the window's view, no dispatch. */
+function windowRead(m: RamDeviceMemory, offset: number, size: AccessSize): number {
+  const index = Math.floor(offset / m.windowBytes);
+  const w = m.window(index);
+  // Below windowBytes, which ramDevice holds to at most 2^32: the shifts are exact.
+  const o = offset - index * m.windowBytes;
+  return size === 4 ? w.u32[o >>> 2]! : size === 2 ? w.u16[o >>> 1]! : w.u8[o]!;
 }
 
 /**

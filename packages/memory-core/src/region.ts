@@ -31,7 +31,7 @@ export interface RamWindow {
 export interface RamDeviceMemory extends RamWindow {
   /** Bytes of memory. */
   readonly size: number;
-  /** Bytes per window, a multiple of 8: window i covers [i * windowBytes, min(size, (i + 1) * windowBytes)). */
+  /** Bytes per window, a multiple of 8 up to 2^32: window i covers [i * windowBytes, min(size, (i + 1) * windowBytes)). */
   readonly windowBytes: number;
   /** The views of window `index` (0 is the memory's own views). */
   window(index: number): RamWindow;
@@ -137,16 +137,18 @@ export class MemoryRegion {
         `ram-device region '${name}': memory of ${memory.size} bytes is smaller than the region (${n})`,
       );
     }
+    // Windows of 8 bytes to 4 GiB (what one typed array spans), window 0 on the memory itself.
     const w = memory.windowBytes;
     if (
       !Number.isSafeInteger(w) ||
       w < 8 ||
+      w > 2 ** 32 ||
       w % 8 !== 0 ||
       memory.u8.byteLength !== Math.min(w, memory.size)
     ) {
       throw new MemoryError(
         'ERR_MEMORY_BAD_SIZE',
-        `ram-device region '${name}': memory windows of ${w} bytes (window 0 of ${memory.u8.byteLength}) are not a multiple of 8 bytes covering it`,
+        `ram-device region '${name}': memory windows of ${w} bytes (window 0 of ${memory.u8.byteLength}) are not a multiple of 8 bytes up to 4 GiB covering it`,
       );
     }
     return new MemoryRegion('ram-device', name, n, { memory });

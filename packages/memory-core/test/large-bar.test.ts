@@ -187,6 +187,9 @@ describe('RAM the region owns, over 4 GiB', () => {
     expect(() => MemoryRegion.ramDevice('bad', 0x10000, { ...m, windowBytes: 12 })).toThrow(
       expect.objectContaining({ code: 'ERR_MEMORY_BAD_SIZE' }),
     );
+    expect(() => MemoryRegion.ramDevice('huge windows', 0x10000, { ...m, windowBytes: 2 ** 33 })).toThrow(
+      /up to 4 GiB/,
+    );
     expect(() => MemoryRegion.ramDevice('short', 0x20000, m)).toThrow(/smaller than the region/);
   });
 });

@@ -34,6 +34,9 @@ import {
  */
 export const MAPPED_WINDOW_BYTES = 2 ** 24;
 
+/** Up to 1 TiB of windows are indexed in a dense array; beyond, V8 falls back to a dictionary. */
+const MAX_DENSE_WINDOWS = 65536;
+
 /** Exact-width views over one window of a mapping. */
 export interface MappedWindow {
   readonly u8: Uint8Array;
@@ -119,14 +122,19 @@ export class MappedArea implements MappedWindow, Disposable {
   u32: Uint32Array;
   u64: BigUint64Array;
   #state: MappingState | null;
-  /** Windows made so far, by index (window 0 is made at map time). */
-  #windows: (MappedWindow | undefined)[] = [];
+  /**
+   * Windows made so far, by index (window 0 is made at map time). Sized up
+   * front so V8 keeps it a fast array: filling index 2560 of an empty one
+   * turns it into a dictionary, a hash lookup on every far access.
+   */
+  #windows: (MappedWindow | undefined)[];
 
   private constructor(state: MappingState, prot: MmapProtection, label: string) {
     this.size = state.size;
     this.prot = prot;
     this.label = label;
     this.#state = state;
+    this.#windows = new Array(Math.min(Math.ceil(state.size / MAPPED_WINDOW_BYTES), MAX_DENSE_WINDOWS));
     const first = this.#makeWindow(state, 0);
     placeholdersPending++;
     this.u8 = first.u8;
@@ -255,7 +263,7 @@ export class MappedArea implements MappedWindow, Disposable {
     if (state === null) return;
     this.#state = null;
     mapPlaceholder(state);
-    this.#windows = [];
+    this.#windows = new Array(0);
     this.u8 = EMPTY_WINDOW.u8;
     this.u16 = EMPTY_WINDOW.u16;
     this.u32 = EMPTY_WINDOW.u32;
