@@ -34,24 +34,6 @@ export interface AccessFacts {
   command(): number;
 }
 
-/**
- * The seam's single accesses are 1, 2 or 4 bytes through regionRead/regionWrite
- * and 8 through the 64-bit calls (a number cannot hold every 64-bit value);
- * other sizes are refused before anything is touched.
- */
-export function checkAccessSize(size: number, call: 'regionRead' | 'regionWrite'): void {
-  if (size === 1 || size === 2 || size === 4) return;
-  if (size === 8)
-    throw new VfioArgumentError(
-      `${call} of 8 bytes: a number cannot hold every 64-bit value`,
-      `use ${call}64, which takes a bigint`,
-    );
-  throw new VfioArgumentError(
-    `${call} size ${quote(size)} is not an access size`,
-    `use 1, 2 or 4 (or ${call}64 for 8)`,
-  );
-}
-
 /** A block length that can be allocated and addressed (the range itself is checked per access). */
 export function checkBlockLength(length: number, regionSize: number, what: string): void {
   if (!Number.isSafeInteger(length) || length < 0 || length > regionSize)

@@ -8,6 +8,7 @@
  */
 import {
   type AccessSize,
+  checkAccessSize,
   MappedArea,
   type MmapProtection,
   PCI_CAP_ID_EXP,
@@ -52,7 +53,6 @@ import {
   type AccessFacts,
   type AccessTarget,
   accessFailure,
-  checkAccessSize,
   checkBlockLength,
   forEachPiece,
   readLE,

@@ -1,3 +1,4 @@
+export { checkAccessSize } from './access-size.js';
 export type {
   AccessSize,
   MmapProtection,

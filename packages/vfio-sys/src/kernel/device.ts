@@ -4,6 +4,7 @@
  * SET_IRQS with eventfds, reset. When opened with openKernelDevice it also
  * owns its group and container and releases them in order on close.
  */
+import { checkAccessSize } from '../access-size.js';
 import type {
   AccessSize,
   MmapProtection,
@@ -33,25 +34,6 @@ import {
   VFIO_DEVICE_RESET,
   VFIO_DEVICE_SET_IRQS,
 } from '../uapi/ioctls.js';
-
-/**
- * regionRead/regionWrite are single accesses of 1, 2 or 4 bytes (what
- * vfio-pci performs as one ioread/iowrite); 8 goes through the 64-bit calls
- * so the value stays exact. Any other size would be a partial or split
- * transfer, so it is refused before the syscall.
- */
-function checkAccessSize(size: number, call: 'regionRead' | 'regionWrite'): void {
-  if (size === 1 || size === 2 || size === 4) return;
-  if (size === 8)
-    throw new VfioArgumentError(
-      `${call} of 8 bytes: a number cannot hold every 64-bit value`,
-      `use ${call}64, which takes a bigint`,
-    );
-  throw new VfioArgumentError(
-    `${call} size ${String(size).slice(0, 20)} is not an access size`,
-    `use 1, 2 or 4 (or ${call}64 for 8)`,
-  );
-}
 
 export class KernelVfioDevice implements VfioDeviceIo {
   readonly backend = 'kernel' as const;
