@@ -103,9 +103,10 @@ export class QmpClient {
     });
   }
 
-  /** Runs an HMP command (`info pci`, `xp /4xw 0x...`, `system_reset`) and resolves with its text. */
+  /** Runs an HMP command (`info pci`, `xp /4xw 0x...`, `system_reset`) and resolves with its text (\n line ends). */
   async hmp(commandLine: string): Promise<string> {
-    return (await this.execute('human-monitor-command', { 'command-line': commandLine })) as string;
+    const text = (await this.execute('human-monitor-command', { 'command-line': commandLine })) as string;
+    return text.replace(/\r\n/g, '\n'); // the monitor ends lines with CRLF
   }
 
   /** Resolves once `event` has arrived (counting from `since` events). */
