@@ -117,7 +117,8 @@ export function emulateBarRegisters(config: EmulatedConfig, device: VfioDeviceIo
           : (bar.kind === 'mem64' ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) |
             (bar.prefetchable ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
       const addrMask = bar.kind === 'io' ? 0xfffffffc : 0xfffffff0;
-      const sizeMask = bar.size >= 2 ** 32 ? 0 : ~(bar.size - 1) >>> 0;
+      // The register's size bits, in 53-bit arithmetic (a BAR of 4 GiB or more has none in the low half).
+      const sizeMask = bar.size >= 2 ** 32 ? 0 : 2 ** 32 - bar.size;
       config.emulate(reg, 4, type, (addrMask & sizeMask) >>> 0);
     } else if (lower?.kind === 'mem64') {
       const upper =
@@ -128,7 +129,8 @@ export function emulateBarRegisters(config: EmulatedConfig, device: VfioDeviceIo
     }
   }
   const rom = device.regionInfo(VFIO_PCI_ROM_REGION_INDEX).size;
-  config.emulate(PCI_ROM_ADDRESS, 4, 0, rom > 0 ? ((~(rom - 1) & 0xfffff800) | 1) >>> 0 : 0);
+  const romMask = rom > 0 && rom < 2 ** 32 ? 2 ** 32 - rom : 0;
+  config.emulate(PCI_ROM_ADDRESS, 4, 0, rom > 0 ? ((romMask & 0xfffff800) | 1) >>> 0 : 0);
 }
 
 /** vfio_bars_register: each BAR's base region, BAR n inside it, then the mmaps. */

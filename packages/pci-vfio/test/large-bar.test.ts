@@ -135,6 +135,20 @@ describe('a GPU with a 64 GiB BAR', () => {
     expect(dev.memory.read(HIGH + 0xffff_fffc, 4)).toBe(0x600dcafe);
   });
 
+  it('sizes as PCI says: all ones written to BAR 1 read back its 64 GiB mask, then the address returns', () => {
+    using dev = realize();
+    dev.configWrite(0x14, 0xffffffff, 4);
+    dev.configWrite(0x18, 0xffffffff, 4);
+    expect(dev.configRead(0x14, 4)).toBe(0x0000000c); // no size bits in the low half: 64-bit, prefetchable
+    expect(dev.configRead(0x18, 4)).toBe(0xfffffff0); // ~(64 GiB - 1) >> 32
+    expect(dev.bar(1)!.address).toBeNull(); // all ones runs off the end: unmapped while sizing
+    dev.configWrite(0x10, 0xffffffff, 4);
+    expect(dev.configRead(0x10, 4)).toBe(0xff000000); // BAR 0: 16 MiB, 32-bit
+    dev.configWrite(0x14, 0x0000000c, 4);
+    dev.configWrite(0x18, 0x80, 4);
+    expect(dev.bar(1)!.address).toBe(HIGH);
+  });
+
   it('releases every fd and mapping of a 64 GiB BAR at teardown', async () => {
     await settle();
     const before = resourceCounts();
