@@ -54,6 +54,7 @@ export * from './sysfs/discovery.js';
 export * from './uapi/codecs.js';
 export * from './uapi/constants.js';
 export * from './uapi/ioctls.js';
+export * from './uapi/iommufd.js';
 export type { PciCapability, PciExtCapability } from './uapi/pci-capabilities.js';
 export {
   findPciCapability,

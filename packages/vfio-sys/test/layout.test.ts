@@ -53,6 +53,7 @@ const NOT_IN_61_HEADER = new Set([
   'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
   'VFIO_DEVICE_DETACH_IOMMUFD_PT',
   'VFIO_PCI_OFFSET_SHIFT',
+  'VFIO_DEVICE_INFO_ARGSZ',
 ]);
 
 function compileProbe(): Record<string, number> {

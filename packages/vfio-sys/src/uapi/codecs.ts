@@ -18,6 +18,7 @@ import {
   VFIO_REGION_INFO_CAP_SPARSE_MMAP,
   VFIO_REGION_INFO_CAP_TYPE,
 } from './constants.js';
+import { VFIO_DEVICE_INFO_ARGSZ } from './iommufd.js';
 
 /** Struct sizes and field offsets (checked against <linux/vfio.h> by the layout test). */
 export const layouts = {
@@ -160,7 +161,8 @@ export interface DeviceInfoStruct {
   readonly capOffset: number;
 }
 
-export function encodeDeviceInfoRequest(argsz = layouts.vfio_device_info.size): Buffer {
+/** 6.12's 24-byte vfio_device_info by default: 6.1 kernels read the first 16 bytes of any argsz >= 16. */
+export function encodeDeviceInfoRequest(argsz = VFIO_DEVICE_INFO_ARGSZ): Buffer {
   const buf = Buffer.alloc(argsz);
   buf.writeUInt32LE(argsz, 0);
   return buf;

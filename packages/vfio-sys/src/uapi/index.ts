@@ -7,6 +7,7 @@
 export * from './codecs.js';
 export * from './constants.js';
 export * from './ioctls.js';
+export * from './iommufd.js';
 export type { PciCapability, PciExtCapability } from './pci-capabilities.js';
 export {
   findPciCapability,
