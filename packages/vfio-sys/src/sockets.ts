@@ -221,7 +221,15 @@ export class SocketReceiver {
     this.#address = koffi.address(this.#block) as bigint;
   }
 
-  receive(socket: number, target: Uint8Array, offset: number, length: number, fds: number[]): number {
+  /** `flags` add to MSG_CMSG_CLOEXEC: MSG_DONTWAIT reads without blocking whatever the socket's mode. */
+  receive(
+    socket: number,
+    target: Uint8Array,
+    offset: number,
+    length: number,
+    fds: number[],
+    flags = 0,
+  ): number {
     const block = this.#block;
     block.fill(0, 0, 72 + this.#controlLen);
     block.writeBigUInt64LE(this.#address + 56n, 16);
@@ -230,8 +238,12 @@ export class SocketReceiver {
     block.writeBigUInt64LE(BigInt(this.#controlLen), 40);
     block.writeBigUInt64LE((koffi.address(target) as bigint) + BigInt(offset), 56);
     block.writeBigUInt64LE(BigInt(length), 64);
-    const n = raw.recvmsg(socket, block, MSG_CMSG_CLOEXEC) as number;
+    const n = raw.recvmsg(socket, block, MSG_CMSG_CLOEXEC | flags) as number;
     if (n < 0) return -koffi.errno();
+    if (usedControlIsEmpty(block)) {
+      this.fdsTruncated = false;
+      return n;
+    }
     const usedControl = Number(block.readBigUInt64LE(40));
     let at = 72;
     const got: number[] = [];
@@ -257,4 +269,70 @@ export function sendTry(socket: number, data: Uint8Array, fds: readonly number[]
     if (err instanceof SysError) return -err.errno;
     throw err;
   }
+}
+
+function usedControlIsEmpty(block: Buffer): boolean {
+  return (
+    block.readUInt32LE(40) === 0 && block.readUInt32LE(44) === 0 && (block.readInt32LE(48) & MSG_CTRUNC) === 0
+  );
+}
+
+export const MSG_DONTWAIT = 0x40;
+
+/**
+ * A reusable sender for a hot path: one msghdr block allocated once; each
+ * `send` is one sendmsg (MSG_NOSIGNAL | MSG_DONTWAIT) of `data` with `fds`.
+ * Returns bytes sent or -errno (EAGAIN when the peer's buffer is full).
+ */
+export class SocketSender {
+  readonly #block: Buffer;
+  readonly #address: bigint;
+  readonly #maxFds: number;
+
+  constructor(maxFds = 16) {
+    this.#maxFds = Math.min(maxFds, MAX_FDS);
+    this.#block = Buffer.alloc(72 + cmsgSpace(this.#maxFds));
+    this.#address = koffi.address(this.#block) as bigint;
+  }
+
+  send(socket: number, data: Uint8Array, fds: readonly number[] = []): number {
+    if (fds.length > this.#maxFds)
+      throw new VfioArgumentError(
+        `cannot pass ${fds.length} fds in one message (this sender allows ${this.#maxFds})`,
+      );
+    if (data.byteLength === 0) throw new VfioArgumentError('a message needs at least one byte of data');
+    const block = this.#block;
+    const controlLen = fds.length > 0 ? cmsgSpace(fds.length) : 0;
+    block.writeBigUInt64LE(0n, 0); // msg_name
+    block.writeBigUInt64LE(0n, 8); // msg_namelen (+ padding)
+    block.writeBigUInt64LE(this.#address + 56n, 16);
+    block.writeBigUInt64LE(1n, 24);
+    block.writeBigUInt64LE(controlLen > 0 ? this.#address + 72n : 0n, 32);
+    block.writeBigUInt64LE(BigInt(controlLen), 40);
+    block.writeBigUInt64LE(0n, 48); // msg_flags
+    block.writeBigUInt64LE(koffi.address(data) as bigint, 56);
+    block.writeBigUInt64LE(BigInt(data.byteLength), 64);
+    if (fds.length > 0) {
+      block.fill(0, 72, 72 + controlLen);
+      block.writeBigUInt64LE(BigInt(16 + 4 * fds.length), 72);
+      block.writeInt32LE(SOL_SOCKET, 80);
+      block.writeInt32LE(SCM_RIGHTS, 84);
+      for (const [i, fd] of fds.entries()) block.writeInt32LE(fd, 88 + 4 * i);
+    }
+    const n = raw.sendmsg(socket, block, MSG_NOSIGNAL | MSG_DONTWAIT) as number;
+    return n < 0 ? -koffi.errno() : n;
+  }
+}
+
+const SO_RCVTIMEO = 20;
+const rawSetsockopt = libc.func(
+  'int setsockopt(int fd, int level, int name, const void *value, uint32_t len)',
+);
+
+/** SO_RCVTIMEO: a blocking receive on `fd` gives up with EAGAIN after `ms` (0: never). */
+export function setReceiveTimeout(fd: number, ms: number): void {
+  const tv = Buffer.alloc(16);
+  tv.writeBigInt64LE(BigInt(Math.floor(ms / 1000)), 0);
+  tv.writeBigInt64LE(BigInt((ms % 1000) * 1000), 8);
+  if ((rawSetsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16) as number) < 0) fail('setsockopt');
 }

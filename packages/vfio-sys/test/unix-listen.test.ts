@@ -9,11 +9,15 @@ import {
   connectUnix,
   libc,
   listenSocket,
+  MSG_DONTWAIT,
   peerCredentials,
   SocketReceiver,
+  SocketSender,
   sendTry,
   sendWithFds,
   setNonBlocking,
+  setReceiveTimeout,
+  socketPair,
   unixSocket,
 } from '../src/index.js';
 
@@ -72,5 +76,32 @@ describe('AF_UNIX listening sockets', () => {
     } finally {
       libc.sysClose(fd);
     }
+  });
+
+  it('sends with a reusable sender, receives without waiting or with a timeout', () => {
+    const before = openFds();
+    const [a, b] = socketPair();
+    try {
+      const sender = new SocketSender(2);
+      const receiver = new SocketReceiver(2);
+      const buf = new Uint8Array(16);
+      expect(receiver.receive(b, buf, 0, 16, [], MSG_DONTWAIT)).toBe(-11); // nothing there, and no wait
+      setReceiveTimeout(b, 20);
+      const t = Date.now();
+      expect(receiver.receive(b, buf, 0, 16, [])).toBe(-11); // a blocking receive gives up after SO_RCVTIMEO
+      expect(Date.now() - t).toBeGreaterThanOrEqual(15);
+      const efd = libc.sysEventfd();
+      expect(sender.send(a, Uint8Array.of(7, 8), [efd])).toBe(2);
+      libc.sysClose(efd);
+      const fds: number[] = [];
+      expect(receiver.receive(b, buf, 0, 16, fds)).toBe(2);
+      expect(fds).toHaveLength(1);
+      libc.sysClose(fds[0]!);
+      expect(() => sender.send(a, Uint8Array.of(1), [1, 2, 3])).toThrow(/allows 2/);
+    } finally {
+      libc.sysClose(a);
+      libc.sysClose(b);
+    }
+    expect(openFds()).toBe(before);
   });
 });
