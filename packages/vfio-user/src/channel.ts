@@ -1,17 +1,25 @@
 /**
- * One vfio-user connection: framing over a non-blocking SOCK_STREAM socket.
- * Incoming bytes accumulate in a buffer and are cut into messages (header
- * first, size checked against our limit before any body is awaited). A read
- * never goes past the end of the message being received: Linux glues the
- * bytes of several sendmsgs into one recvmsg and hands over the fds of the
- * last of them, so a read spanning two messages could not tell whose fds
- * they are (QEMU pipelines DMA_UNMAP and DMA_MAP-with-fd); read message by
- * message, the fds come with the first bytes of the message they were sent
- * with. Each outgoing message is one sendmsg with header, payload and fds
- * together. The channel owns the socket and every received fd until a
- * message is taken from it.
+ * One vfio-user connection: framing over a SOCK_STREAM socket. Incoming
+ * bytes accumulate in a buffer and are cut into messages (header first, size
+ * checked against our limit before any body is awaited). Which message
+ * received fds belong to: Linux glues the bytes of several sendmsgs into one
+ * recvmsg but stops right after the first one that carried fds, handing
+ * those over (QEMU pipelines DMA_UNMAP and then DMA_MAP with its fd). Each
+ * message goes out in one sendmsg, so the fds of a read belong to the last
+ * message that starts within the bytes of that read (or, if none starts
+ * there, to the one the read continues). Reads are large and stop at a short
+ * read, so a small request costs one recvmsg. Each outgoing message is one
+ * sendmsg with header, payload and fds together. The channel owns the socket
+ * and every received fd until a message is taken from it.
  */
-import { libc, SocketReceiver, sendTry } from '@vfio-ts/vfio-sys';
+import {
+  libc,
+  MSG_DONTWAIT,
+  SocketReceiver,
+  SocketSender,
+  setNonBlocking,
+  setReceiveTimeout,
+} from '@vfio-ts/vfio-sys';
 import {
   bodySize,
   checkHeaderFlags,
@@ -49,8 +57,8 @@ export interface ChannelOptions {
 }
 
 interface FdGroup {
-  /** Stream offset of the first byte of the chunk these fds came with. */
-  readonly at: number;
+  /** Stream offset just past the bytes of the read these fds came with. */
+  readonly end: number;
   readonly fds: number[];
 }
 
@@ -60,7 +68,10 @@ const EAGAIN = EAGAIN_ERRNO;
 export class MessageChannel implements Disposable {
   readonly #options: ChannelOptions;
   readonly #receiver: SocketReceiver;
+  readonly #sender: SocketSender;
   #fd: number;
+  /** Waits are blocking receives (SO_RCVTIMEO) instead of poll + receive. */
+  #blockingWaits = false;
   #buf: Uint8Array;
   /** Buffer positions of unread bytes, and the stream offset of buf[0]. */
   #start = 0;
@@ -75,6 +86,7 @@ export class MessageChannel implements Disposable {
     this.#fd = fd;
     this.#options = options;
     this.#receiver = new SocketReceiver(options.maxFds);
+    this.#sender = new SocketSender(Math.max(options.maxFds, 16));
     this.#buf = new Uint8Array(Math.min(64 * 1024, Math.max(4096, options.maxMessageSize)));
   }
 
@@ -100,32 +112,71 @@ export class MessageChannel implements Disposable {
     if (this.#fd < 0 || this.#peerClosed) return;
     // Bounded: a peer that never stops sending must not keep us here forever.
     for (let reads = 0; reads < 64; reads++) {
-      const want = this.#bytesToMessageEnd();
-      if (this.#end + want > this.#buf.byteLength) this.#makeRoom(want);
-      const fds: number[] = [];
-      const n = this.#receiver.receive(this.#fd, this.#buf, this.#end, want, fds);
-      if (fds.length > 0) this.#fdGroups.push({ at: this.#base + this.#end, fds });
-      if (this.#receiver.fdsTruncated) {
-        throw new VfioUserProtocolError(
-          `the peer sent more than ${this.#options.maxFds} fds with one message`,
-          {
-            fatal: true,
-          },
-        );
-      }
-      if (n === -EAGAIN) break;
-      if (n === -EINTR) continue;
-      if (n < 0) {
-        this.#peerClosed = true; // ECONNRESET and friends: the peer is gone
-        break;
-      }
-      if (n === 0) {
-        this.#peerClosed = true;
-        break;
-      }
-      this.#end += n;
-      this.#cut(n);
+      const want = this.#room();
+      const n = this.#read(want, MSG_DONTWAIT);
+      if (n <= 0 || n < want) break; // drained (a short read), or nothing, or gone
     }
+  }
+
+  /**
+   * Blocks until bytes arrive or `timeoutMs` passes, then reads what is
+   * there (cutting messages). Returns false on timeout.
+   */
+  wait(timeoutMs: number): boolean {
+    if (this.#fd < 0 || this.#peerClosed) return true;
+    if (this.#blockingWaits) {
+      const n = this.#read(this.#room(), 0);
+      if (n === -EAGAIN) return false; // SO_RCVTIMEO expired
+      if (n > 0) this.pump();
+      return true;
+    }
+    const [revents] = libc.sysPoll([{ fd: this.fd, events: libc.POLLIN }], timeoutMs);
+    if (!revents) return false;
+    this.pump();
+    return true;
+  }
+
+  /**
+   * Switches waits to blocking receives with a timeout (one syscall instead
+   * of poll and receive). Reads elsewhere keep MSG_DONTWAIT, and sends never
+   * block. Call it after any libuv poll handle on the fd was created: libuv
+   * sets O_NONBLOCK when it starts watching.
+   */
+  useBlockingWaits(timeoutMs: number): void {
+    setNonBlocking(this.fd, false);
+    setReceiveTimeout(this.fd, timeoutMs);
+    this.#blockingWaits = true;
+  }
+
+  /** One recvmsg of up to `want` bytes; cuts what arrived. Returns the count, 0 at EOF, -errno. */
+  #read(want: number, flags: number): number {
+    const fds: number[] = [];
+    const at = this.#end;
+    const n = this.#receiver.receive(this.#fd, this.#buf, at, want, fds, flags);
+    if (fds.length > 0) this.#fdGroups.push({ end: this.#base + at + Math.max(n, 1), fds });
+    if (this.#receiver.fdsTruncated) {
+      throw new VfioUserProtocolError(
+        `the peer sent more than ${this.#options.maxFds} fds with one message`,
+        {
+          fatal: true,
+        },
+      );
+    }
+    if (n === -EAGAIN || n === -EINTR) return n;
+    if (n <= 0) {
+      this.#peerClosed = true; // EOF, or ECONNRESET and friends: the peer is gone
+      return n;
+    }
+    this.#end += n;
+    this.#cut(n);
+    return n;
+  }
+
+  /** Space after #end for the next read: at least the rest of the message being received. */
+  #room(): number {
+    const need = Math.max(this.#bytesToMessageEnd(), 4096);
+    if (this.#end + need > this.#buf.byteLength) this.#makeRoom(need);
+    return this.#buf.byteLength - this.#end;
   }
 
   /** The next complete message, or undefined. */
@@ -141,12 +192,6 @@ export class MessageChannel implements Disposable {
   /** Bytes of a message that has begun arriving but is not complete (a peer that stopped mid-message). */
   get partial(): boolean {
     return this.#end > this.#start;
-  }
-
-  /** Blocks up to `timeoutMs` (-1: forever) until the socket is readable or closed. */
-  waitReadable(timeoutMs: number): boolean {
-    const [revents] = libc.sysPoll([{ fd: this.fd, events: libc.POLLIN }], timeoutMs);
-    return (revents ?? 0) !== 0;
   }
 
   /** Sends one message (header, payload and fds in one sendmsg). */
@@ -168,7 +213,7 @@ export class MessageChannel implements Disposable {
     let sent = 0;
     let attach = fds;
     while (sent < bytes.byteLength) {
-      const n = sendTry(this.fd, sent === 0 ? bytes : bytes.subarray(sent), attach);
+      const n = this.#sender.send(this.fd, sent === 0 ? bytes : bytes.subarray(sent), attach);
       if (n === -EAGAIN) {
         // The peer's receive buffer is full: wait for room (a slow peer, not a protocol error).
         const [revents] = libc.sysPoll([{ fd: this.fd, events: libc.POLLOUT }], 5000);
@@ -222,9 +267,10 @@ export class MessageChannel implements Disposable {
       }
       if (header.size > HEADER_SIZE) this.#options.hooks?.onBodyRead?.(header.id, header.size - HEADER_SIZE);
       const payload = this.#buf.slice(this.#start + HEADER_SIZE, this.#start + header.size);
+      // The fds of a read go to the last message starting in it: the one whose end reaches the read's end.
       const end = streamStart + header.size;
       const fds: number[] = [];
-      while (this.#fdGroups.length > 0 && this.#fdGroups[0]!.at < end)
+      while (this.#fdGroups.length > 0 && this.#fdGroups[0]!.end <= end)
         fds.push(...this.#fdGroups.shift()!.fds);
       this.#start += header.size;
       this.#ready.push({ header, payload, fds });

@@ -191,6 +191,8 @@ export class VfioUserDevice implements VfioDeviceIo {
     // Answer DMA requests that arrive while nothing waits on the socket (after posted work).
     this.#idlePoll = pollReadable(this.#channel.fd, () => this.#serviceIdle());
     this.#idlePoll.unref();
+    // After libuv started watching (it makes the fd non-blocking): waits become one blocking receive.
+    this.#channel.useBlockingWaits(Math.min(this.#timeoutMs, 1000));
   }
 
   deviceInfo(): VfioDeviceInfo {
@@ -524,7 +526,6 @@ export class VfioUserDevice implements VfioDeviceIo {
       this.#channel.send(command(id, cmd, body), fds);
       const deadline = Date.now() + this.#timeoutMs;
       for (;;) {
-        this.#pump();
         for (let m = this.#channel.take(); m; m = this.#channel.take()) {
           if (!isReply(m.header.flags)) {
             this.#answer(m);
@@ -556,10 +557,19 @@ export class VfioUserDevice implements VfioDeviceIo {
           throw new VfioUserConnectionError(
             `no reply to ${what} from ${this.socketPath} within ${this.#timeoutMs} ms`,
           );
-        this.#channel.waitReadable(left);
+        this.#waitForBytes(left);
       }
     } finally {
       this.#waiting = false;
+    }
+  }
+
+  #waitForBytes(timeoutMs: number): void {
+    try {
+      this.#channel.wait(timeoutMs);
+    } catch (err) {
+      this.close(); // framing is lost: nothing after this can be trusted
+      throw err;
     }
   }
 

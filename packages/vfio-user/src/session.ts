@@ -108,6 +108,7 @@ export class ServerSession {
   /** IRQ indexes the client attached eventfds to: disabled again when it leaves. */
   readonly #irqIndexes = new Set<number>();
   #client: VfioUserCapabilities | null = null;
+  #numRegions: number | undefined;
   #nextId = 1;
   #busy = false;
   #closed = false;
@@ -186,7 +187,8 @@ export class ServerSession {
 
   #dispatch(message: IncomingMessage): void {
     const { header, payload, fds } = message;
-    traceServerRequest.emit(header.id, commandName(header.command), header.size, header.flags, fds.length);
+    if (traceServerRequest.enabled)
+      traceServerRequest.emit(header.id, commandName(header.command), header.size, header.flags, fds.length);
     if (isReply(header.flags)) {
       // A reply we did not wait for (late, after a DMA timeout) or never asked for.
       for (const fd of fds) closeQuietly(fd);
@@ -323,7 +325,9 @@ export class ServerSession {
   }
 
   #checkRegionIndex(index: number): void {
-    if (index >= this.#device.deviceInfo().numRegions) fail(EINVAL, `region index ${index} out of range`);
+    // Region and IRQ counts are fixed for a device's life: asked once.
+    this.#numRegions ??= this.#device.deviceInfo().numRegions;
+    if (index >= this.#numRegions) fail(EINVAL, `region index ${index} out of range`);
   }
 
   #regionInfo(b: Extract<VfioUserBody, { kind: 'region-info' }>): Outcome {
@@ -517,8 +521,7 @@ export class ServerSession {
         const left = deadline - Date.now();
         if (left <= 0)
           fail(ETIMEDOUT, `no reply to ${commandName(cmd)} within ${this.#limits.dmaTimeoutMs} ms`);
-        this.#channel.waitReadable(left);
-        this.#channel.pump();
+        this.#channel.wait(left);
       }
     } finally {
       this.#busy = false;
