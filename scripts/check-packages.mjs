@@ -115,6 +115,21 @@ const only = opts.only ? new Set(opts.only.split(',')) : null;
 const packages = publicPackages().filter((pkg) => !only || only.has(pkg.folder));
 const tarballs = new Map();
 
+// 0. The output comparison itself must be able to fail.
+check('README output comparison tells shown output from other output', () => {
+  const shown = 'cafe\n...\n  00000000fe003000 mmaps[0]';
+  if (missingOutput(shown, 'cafe\naddress-space: pci\n\n  00000000fe003000 mmaps[0]\n') !== null) {
+    throw new Error('a matching output (with lines left out at "...") was refused');
+  }
+  for (const wrong of ['cafe\n', 'beef\n  00000000fe003000 mmaps[0]', '  00000000fe003000 mmaps[0]\ncafe']) {
+    if (missingOutput(shown, wrong) === null)
+      throw new Error(`a wrong output was accepted: ${JSON.stringify(wrong)}`);
+  }
+  const { js } = readmeExamples('```js\nconsole.log(1);\n```\n\nprints\n\n```\n1\n```\n');
+  if (js.length !== 1 || js[0].expected !== '1')
+    throw new Error(`an example and its output were not paired: ${JSON.stringify(js)}`);
+});
+
 // 1. Pack: what npm would receive. Every file the manifest points at must be in it.
 for (const pkg of packages) {
   check(`pack ${pkg.name}`, () => {
