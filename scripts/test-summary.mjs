@@ -2,6 +2,8 @@
 // plain "N passed, N failed, N skipped" line: CI reads that line, not vitest's own.
 //   --vm             the VM tier ran: a missing VM report counts as a failure
 //   --vm-skipped=WHY the VM tier was skipped on purpose: say so, count it as skipped
+//   --qemu           the QEMU 11.1 tier ran: a missing report counts as a failure
+//   --qemu-skipped=WHY the QEMU tier was skipped on purpose: say so, count it as skipped
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -9,6 +11,8 @@ const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
 const vmRan = args.includes('--vm');
 const vmSkipped = args.find((a) => a.startsWith('--vm-skipped='))?.slice('--vm-skipped='.length);
+const qemuRan = args.includes('--qemu');
+const qemuSkipped = args.find((a) => a.startsWith('--qemu-skipped='))?.slice('--qemu-skipped='.length);
 
 let passed = 0;
 let failed = 0;
@@ -51,6 +55,18 @@ if (vmRan) {
   if (existsSync(vmDir)) fold(vmDir);
 } else if (vmSkipped) {
   console.log(`test-summary: THE VM TIER WAS SKIPPED (${vmSkipped}): the real-driver tests did not run`);
+  skipped += 1;
+}
+
+const qemuDir = join(root, 'tools', 'qemu', '.test-results');
+if (qemuRan) {
+  if (!existsSync(join(qemuDir, 'vitest.json')))
+    missing.push('the QEMU tier (tools/qemu/.test-results/vitest.json)');
+  if (existsSync(qemuDir)) fold(qemuDir);
+} else if (qemuSkipped) {
+  console.log(
+    `test-summary: THE QEMU TIER WAS SKIPPED (${qemuSkipped}): the vfio-user tests under QEMU did not run`,
+  );
   skipped += 1;
 }
 

@@ -360,7 +360,14 @@ export async function runQemu(
       );
     }
     if (err instanceof QemuError) {
-      throw new QemuError(err.code, err.message, d);
+      // What the failing part itself collected (e.g. a server that never started) wins where we have nothing.
+      throw new QemuError(err.code, err.message, {
+        ...d,
+        consoleLog: d.consoleLog || err.consoleLog,
+        qemuStderr: d.qemuStderr || err.qemuStderr,
+        trace: d.trace || err.trace,
+        serverOutput: d.serverOutput || err.serverOutput,
+      });
     }
     throw new QemuError('ERR_QEMU_EXIT', `${failedPhase}: ${(err as Error).message}`, d);
   }

@@ -60,11 +60,11 @@ describe('QEMU tier harness', () => {
 
   it('a guest that hangs is killed at the deadline and the error names the guest script', async () => {
     const err = await failure(
-      runQemu({ device: 'sim:nvme', firmware: 'seabios', guestScript: 'sleep 600', timeoutSeconds: 25 }),
+      runQemu({ device: 'sim:nvme', firmware: 'seabios', guestScript: 'sleep 600', timeoutSeconds: 20 }),
     );
     expect(err.code).toBe('ERR_QEMU_TIMEOUT');
     expect(err.part).toMatch(/^guest script/);
-    expect(err.message).toMatch(/within the run's 25 s; QEMU and the server were killed/);
+    expect(err.message).toMatch(/within the run's 20 s; QEMU and the server were killed/);
     expect(err.consoleLog).toMatch(/qemu-init: .*running the script/);
     expect(err.serverOutput).toMatch(/VERSION/);
   });
