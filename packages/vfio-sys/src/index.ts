@@ -21,12 +21,20 @@ export {
 } from './errors.js';
 export type { EventFdWatch } from './eventfd.js';
 export { EventFd } from './eventfd.js';
+export type { CdevPathOptions } from './kernel/cdev.js';
+export { VfioCdev, vfioCdevPath } from './kernel/cdev.js';
 export type { IommuModel } from './kernel/container.js';
 export { VfioContainer, vfioOpenError } from './kernel/container.js';
 export { KernelVfioDevice } from './kernel/device.js';
+export type { DmaMapOptions, DmaMapping, DmaMemory, IommuInterface } from './kernel/dma.js';
+export { DmaSpace } from './kernel/dma.js';
 export { VfioGroup } from './kernel/group.js';
+export type { IoasMapRequest, IommufdOption, IommuHwInfo } from './kernel/iommufd.js';
+export { Iommufd } from './kernel/iommufd.js';
 export type { OpenedKernelDevice, OpenKernelDeviceOptions } from './kernel/open.js';
 export { openKernelDevice, openKernelDeviceWithParts } from './kernel/open.js';
+export type { IommuInterfaceChoice, OpenedVfioDevice, OpenVfioDeviceOptions } from './kernel/open-vfio.js';
+export { IOMMU_INTERFACE_CHOICES, openVfioDevice } from './kernel/open-vfio.js';
 export * as libc from './libc.js';
 export type { MappedWindow } from './mapped-area.js';
 export { MAPPED_WINDOW_BYTES, MappedArea, pendingUnmaps } from './mapped-area.js';
@@ -54,6 +62,8 @@ export {
   unixSocket,
 } from './sockets.js';
 export * from './sysfs/discovery.js';
+export type { VfioInterfaceOptions, VfioInterfaces } from './sysfs/vfio-dev.js';
+export { vfioCdevName, vfioInterfaces } from './sysfs/vfio-dev.js';
 export * from './uapi/codecs.js';
 export * from './uapi/constants.js';
 export * from './uapi/ioctls.js';

@@ -27,6 +27,8 @@ export interface OpenedKernelDevice {
 export function openKernelDeviceWithParts(
   bdf: string,
   options: OpenKernelDeviceOptions = {},
+  /** Released before the group and container when the device closes (a DMA space over the container). */
+  firstOwned: readonly { close(): void }[] = [],
 ): OpenedKernelDevice {
   const address = normalizeBdf(bdf);
   const groupInfo = iommuGroupOf(address, options);
@@ -41,7 +43,7 @@ export function openKernelDeviceWithParts(
     group.setContainer(container);
     container.setIommu(options.iommu);
     const fd = group.deviceFd(address);
-    const device = new KernelVfioDevice(fd, address, [group, container]);
+    const device = new KernelVfioDevice(fd, address, [...firstOwned, group, container]);
     return { device, group, container };
   } catch (err) {
     group?.close();
