@@ -11,7 +11,12 @@ import { MemoryError } from './errors.js';
 import { type FlatRange, FlatView, flatViewRoot } from './flatview.js';
 import { type AccessValue, dispatchRead, dispatchWrite } from './ops.js';
 import type { MemoryRegion, RamDeviceMemory, RamWindow } from './region.js';
-import { type ChangeReach, observeTopology, type TopologyChange } from './transaction.js';
+import {
+  type ChangeReach,
+  observeTopology,
+  type TopologyChange,
+  type TopologyObserver,
+} from './transaction.js';
 
 export type AccessSize = 1 | 2 | 4;
 export type AddressSpaceKind = 'memory' | 'io';
@@ -58,6 +63,8 @@ export class AddressSpace implements Disposable {
   #toldView: FlatView | null = null;
   #listeners: MemoryListener[] = [];
   #destroyed = false;
+  /** How the router reaches this space. Held here: the router only keeps a weak reference. */
+  readonly #observer: TopologyObserver;
   readonly #unobserve: () => void;
 
   constructor(root: MemoryRegion, name: string, options: { kind?: AddressSpaceKind } = {}) {
@@ -69,13 +76,14 @@ export class AddressSpace implements Disposable {
     this.root = root;
     this.name = name;
     this.kind = options.kind ?? 'memory';
-    this.#unobserve = observeTopology({
+    this.#observer = {
       root,
       topologyChanged: (change, reach) => this.#noteChange(change, reach),
       topologyCommitted: () => {
         if (this.#uncommitted && this.#listeners.length > 0) this.#commit();
       },
-    });
+    };
+    this.#unobserve = observeTopology(this.#observer);
   }
 
   #noteChange(change: TopologyChange, reach: ChangeReach): void {

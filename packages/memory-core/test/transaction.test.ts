@@ -60,3 +60,19 @@ describe('topology changes are scoped to the address spaces they can show in', (
     a.as.destroy();
   });
 });
+
+describe('the router holds address spaces weakly, the address space holds its own route', () => {
+  it('keeps following changes after garbage collection', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(gc, 'run with --expose-gc (vitest.config.ts sets it)').toBeTypeOf('function');
+    const a = device('collected');
+    expect(a.as.flatView().ranges.map((r) => r.start)).toEqual([0x1000]);
+    for (let i = 0; i < 3; i++) {
+      gc!();
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    a.bar.setAddress(0x3000);
+    expect(a.as.flatView().ranges.map((r) => r.start)).toEqual([0x3000]);
+    a.as.destroy();
+  });
+});
