@@ -22,6 +22,11 @@ export const DEVICE_ID = 'dev0';
 export interface RunQemuOptions {
   /** What `vfio-ts serve` serves: sim:<name> or sim:<path>.json. */
   readonly device: string;
+  /**
+   * A server already running (ServeProcess.start) to attach to instead of
+   * starting one: the run neither stops nor kills it, and its socket is used.
+   */
+  readonly server?: ServeProcess;
   /** Folder for the server's socket (default: the run's own folder). Bound into QEMU's root at the same path. */
   readonly socketDir?: string;
   /** A shell script run by the guest's busybox after the modules load; the guest powers off after it. Needs firmware 'seabios'. */
@@ -66,6 +71,7 @@ export interface QemuRunResult {
   readonly qemuStderr: string;
   readonly qemuExit: { code: number | null; signal: NodeJS.Signals | null };
   readonly serverOutput: string;
+  /** The server's exit (both null when the run attached to a given server and left it running). */
   readonly serverExit: { code: number | null; signal: NodeJS.Signals | null };
   /** SeaBIOS's debug console (isa-debugcon 0x402). */
   readonly firmwareLog: string;
@@ -174,8 +180,9 @@ export async function runQemu(
   rmSync(runDir, { recursive: true, force: true });
   mkdirSync(runDir, { recursive: true });
   const cleanup = () => rmSync(runDir, { recursive: true, force: true });
-  const socketDir = o.socketDir ?? runDir;
-  const socketPath = join(socketDir, 'dev.sock');
+  const socketPath = o.server ? o.server.socketPath : join(o.socketDir ?? runDir, 'dev.sock');
+  const socketDir = dirname(socketPath);
+  const ownsServer = o.server === undefined;
   const tracePath = join(runDir, 'trace.log');
   const consolePath = join(runDir, 'console.log');
 
@@ -197,7 +204,7 @@ export async function runQemu(
     qmp?.close();
     if (qemu && !qemuExit) qemu.kill('SIGKILL');
     await qemuExited;
-    await server?.stop(1000);
+    if (ownsServer) await server?.stop(1000);
   };
   /** Awaits `p` unless the deadline passes first (then everything is killed and the phase is named). */
   const within = async <T>(p: Promise<T>): Promise<T> => {
@@ -216,7 +223,7 @@ export async function runQemu(
   };
 
   try {
-    server = await within(ServeProcess.start({ device: o.device, socketPath }));
+    server = o.server ?? (await within(ServeProcess.start({ device: o.device, socketPath })));
     if (o.guestScript !== undefined) composeInitrd(image, runDir, o.guestScript);
 
     phase = 'QEMU start';
@@ -320,7 +327,7 @@ export async function runQemu(
     monitor.close();
     phase = 'server stop';
     const serverRunning = server.running;
-    const serverExit = await within(server.stop());
+    const serverExit = ownsServer ? await within(server.stop()) : { code: null, signal: null };
     if (!serverRunning) {
       throw new QemuError('ERR_QEMU_SERVER', 'vfio-ts serve died while QEMU ran', details());
     }

@@ -60,6 +60,7 @@ export class ServeProcess {
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const server = new ServeProcess(child);
+    (server as { socketPath: string }).socketPath = options.socketPath;
     const timeoutMs = options.startTimeoutMs ?? 20_000;
     const started = Date.now();
     while (!server.#output.includes('serving ')) {
@@ -83,6 +84,9 @@ export class ServeProcess {
     }
     return server;
   }
+
+  /** The socket the server listens on. */
+  readonly socketPath: string = '';
 
   get pid(): number {
     return this.#child.pid ?? -1;
