@@ -288,7 +288,7 @@ if (!opts['no-release'] && !only) {
       cwd: root,
       timeout: 600_000,
     });
-    process.stdout.write(out.stdout.replace(/^/gm, '        '));
+    console.log(out.stdout.trimEnd().replace(/^/gm, '        '));
     return 'versioned, built and packed in a scratch copy';
   });
 }
