@@ -19,9 +19,11 @@ import {
   VFIO_PCI_MSIX_IRQ_INDEX,
   VFIO_PCI_NUM_IRQS,
   VFIO_PCI_REQ_IRQ_INDEX,
+  VfioArgumentError,
   type VfioIrqInfo,
   type VfioIrqSet,
 } from '@vfio-ts/vfio-sys';
+import { quote } from './errors.js';
 
 const EINVAL = 22;
 const ENOTTY = 25;
@@ -44,6 +46,40 @@ export interface IrqDeliveryGate {
 }
 
 type Mode = 'none' | 'intx' | 'msi' | 'msix';
+
+const ACTIONS = ['mask', 'unmask', 'trigger'];
+
+/** By shape, so an EventFd from another copy of vfio-sys (a bundled consumer) is accepted too. */
+function isEventFd(value: unknown): value is EventFd {
+  return typeof value === 'object' && value !== null && typeof (value as EventFd).dup === 'function';
+}
+
+function badIrqSet(what: string): never {
+  throw new VfioArgumentError(
+    `setIrqs: ${what}`,
+    'pass { index, action, start, count, data } as VfioIrqSet describes',
+  );
+}
+
+/** A request that is not a VfioIrqSet at all (wrong types, not just wrong values) is the caller's error. */
+function checkIrqSetShape(req: VfioIrqSet): void {
+  if (req === null || typeof req !== 'object') badIrqSet(`expected a request object, got ${quote(req)}`);
+  if (!ACTIONS.includes(req.action)) badIrqSet(`action ${quote(req.action)} is not mask, unmask or trigger`);
+  const data = req.data as { type?: unknown; values?: unknown; eventfds?: unknown } | null | undefined;
+  if (data === null || typeof data !== 'object') badIrqSet(`data ${quote(data)} is not { type, ... }`);
+  if (data.type === 'none') return;
+  if (data.type === 'bool') {
+    if (!Array.isArray(data.values) || !data.values.every((v: unknown) => typeof v === 'boolean'))
+      badIrqSet('bool data needs values: an array of booleans');
+    return;
+  }
+  if (data.type === 'eventfd') {
+    if (!Array.isArray(data.eventfds) || !data.eventfds.every((e: unknown) => e === null || isEventFd(e)))
+      badIrqSet('eventfd data needs eventfds: an array of EventFd or null');
+    return;
+  }
+  badIrqSet(`data type ${quote(data.type)} is not none, bool or eventfd`);
+}
 
 function einval(what: string): SysError {
   return new SysError('ioctl', EINVAL, { detail: `VFIO_DEVICE_SET_IRQS: ${what}` });
@@ -88,6 +124,7 @@ export class IrqController {
   }
 
   set(req: VfioIrqSet): void {
+    checkIrqSetShape(req);
     const { index, start, count, action, data } = req;
     if (!Number.isInteger(index) || index < 0 || index >= VFIO_PCI_NUM_IRQS)
       throw einval(`IRQ index ${index}`);
@@ -124,6 +161,21 @@ export class IrqController {
 
   /** The device asserts an interrupt. */
   raise(kind: 'intx' | 'msi' | 'msix', vector = 0): void {
+    const vectors =
+      kind === 'intx'
+        ? this.#counts.intx
+        : kind === 'msi'
+          ? this.#counts.msi
+          : kind === 'msix'
+            ? this.#counts.msix
+            : -1;
+    if (vectors < 0)
+      throw new VfioArgumentError(`interrupt kind ${quote(kind)}: expected "intx", "msi" or "msix"`);
+    if (!Number.isInteger(vector) || vector < 0 || vector >= vectors)
+      throw new VfioArgumentError(
+        `${kind} vector ${quote(vector)}: the device has ${vectors === 0 ? 'none' : `vectors 0..${vectors - 1}`}`,
+        'a model raises only the interrupts its config space declares',
+      );
     if (kind === 'intx') {
       if (this.#mode !== 'intx' || this.#gate.intxDisabled()) return;
       if (this.#intxMasked) {

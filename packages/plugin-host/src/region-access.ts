@@ -4,6 +4,8 @@
  * the target that serves each: config space, the ROM, the VGA hooks, the BAR's
  * register tree, or the MSI-X table that vfio-pci hides.
  */
+
+import type { AddressSpace } from '@vfio-ts/memory-core';
 import {
   type AccessSize,
   PCI_COMMAND_IO,
@@ -34,8 +36,10 @@ export interface AccessFacts {
   command(): number;
 }
 
-/** A block length that can be allocated and addressed (the range itself is checked per access). */
-export function checkBlockLength(length: number, regionSize: number, what: string): void {
+/** A block offset and length that can be allocated and addressed (the range itself is checked per access). */
+export function checkBlockLength(offset: number, length: number, regionSize: number, what: string): void {
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new VfioArgumentError(`${what} at offset ${quote(offset)}: expected a byte offset`);
   if (!Number.isSafeInteger(length) || length < 0 || length > regionSize)
     throw new VfioArgumentError(
       `${what} of ${quote(length)} bytes: expected 0 to 0x${regionSize.toString(16)} (the region size)`,
@@ -57,10 +61,11 @@ export function resolveAccess(
 ): AccessTarget {
   const syscall = write ? 'pwrite' : 'pread';
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + size > info.size) {
+    const at = Number.isSafeInteger(offset) ? `0x${offset.toString(16)}` : quote(offset);
     accessFailure(
       syscall,
       EINVAL,
-      `${size} bytes at 0x${offset.toString(16)} of ${facts.name} region ${index} (size 0x${info.size.toString(16)})`,
+      `${size} bytes at ${at} of ${facts.name} region ${index} (size 0x${info.size.toString(16)})`,
     );
   }
   if ((info.flags & (write ? VFIO_REGION_INFO_FLAG_WRITE : VFIO_REGION_INFO_FLAG_READ)) === 0) {
@@ -96,6 +101,36 @@ export function forEachPiece(
     fn(at, size);
     at += size;
   }
+}
+
+/**
+ * One BAR access as vfio_pci_core_do_io_rw performs it: aligned, as is; an
+ * unaligned one as the widest aligned pieces (so a 2-byte access at an odd
+ * offset is two byte accesses, as on the real driver). Values are little endian.
+ */
+export function barReadPieces(space: AddressSpace, offset: number, size: 1 | 2 | 4 | 8): bigint {
+  if (offset % size === 0) return size === 8 ? space.read64(offset) : BigInt(space.read(offset, size));
+  let value = 0n;
+  forEachPiece(offset, size, (at, n) => {
+    value |= BigInt(space.read(at, n)) << BigInt(8 * (at - offset));
+  });
+  return value;
+}
+
+export function barWritePieces(
+  space: AddressSpace,
+  offset: number,
+  value: bigint,
+  size: 1 | 2 | 4 | 8,
+): void {
+  if (offset % size === 0) {
+    if (size === 8) space.write64(offset, value);
+    else space.write(offset, Number(value), size);
+    return;
+  }
+  forEachPiece(offset, size, (at, n) => {
+    space.write(at, Number((value >> BigInt(8 * (at - offset))) & ((1n << BigInt(8 * n)) - 1n)), n);
+  });
 }
 
 export function readLE(bytes: Uint8Array, offset: number, size: number): number {

@@ -53,6 +53,8 @@ import {
   type AccessFacts,
   type AccessTarget,
   accessFailure,
+  barReadPieces,
+  barWritePieces,
   checkBlockLength,
   forEachPiece,
   readLE,
@@ -225,7 +227,7 @@ export class SimDevice implements VfioDeviceIo {
     if (target === 'hidden') return 0xffff_ffff_ffff_ffffn;
     guardHandlers(target.space.flatView());
     try {
-      return target.space.read64(offset);
+      return barReadPieces(target.space, offset, 8);
     } catch (err) {
       throw this.#handlerError(err, index, offset);
     }
@@ -242,7 +244,8 @@ export class SimDevice implements VfioDeviceIo {
     else if (typeof target === 'object') {
       guardHandlers(target.space.flatView());
       try {
-        target.space.write(offset, value, size);
+        if (offset % size === 0) target.space.write(offset, value, size);
+        else barWritePieces(target.space, offset, BigInt(value), size);
       } catch (err) {
         throw this.#handlerError(err, index, offset);
       }
@@ -260,7 +263,7 @@ export class SimDevice implements VfioDeviceIo {
     } else if (typeof target === 'object') {
       guardHandlers(target.space.flatView());
       try {
-        target.space.write64(offset, value);
+        barWritePieces(target.space, offset, value, 8);
       } catch (err) {
         throw this.#handlerError(err, index, offset);
       }
@@ -268,7 +271,7 @@ export class SimDevice implements VfioDeviceIo {
   }
 
   regionReadBlock(index: number, offset: number, length: number): Uint8Array {
-    checkBlockLength(length, this.regionInfo(index).size, 'regionReadBlock');
+    checkBlockLength(offset, length, this.regionInfo(index).size, 'regionReadBlock');
     const out = new Uint8Array(length);
     forEachPiece(offset, length, (at, size) => {
       const v = this.regionRead(index, at, size);
@@ -280,6 +283,7 @@ export class SimDevice implements VfioDeviceIo {
   regionWriteBlock(index: number, offset: number, data: Uint8Array): void {
     if (!(data instanceof Uint8Array))
       throw new VfioArgumentError(`regionWriteBlock data must be a Uint8Array, not ${quote(data)}`);
+    checkBlockLength(offset, data.length, this.regionInfo(index).size, 'regionWriteBlock');
     forEachPiece(offset, data.length, (at, size) => {
       let v = 0;
       for (let i = size - 1; i >= 0; i--) v = v * 256 + data[at - offset + i]!;
@@ -380,7 +384,9 @@ export class SimDevice implements VfioDeviceIo {
   #barRead(bar: BarBacking, offset: number, size: AccessSize): number {
     guardHandlers(bar.space.flatView());
     try {
-      return bar.space.read(offset, size);
+      // The aligned common case without bigints: it is the slow path's hot loop.
+      if (offset % size === 0) return bar.space.read(offset, size);
+      return Number(barReadPieces(bar.space, offset, size));
     } catch (err) {
       throw this.#handlerError(err, bar.layout.index, offset);
     }

@@ -94,3 +94,24 @@ describe('SimDevice mmap requests', () => {
     );
   });
 });
+
+describe('unaligned BAR accesses', () => {
+  it('are split into aligned pieces as vfio_pci_core_do_io_rw does, through registers too', () => {
+    using dev = openSimDevice('sim:virtio-net');
+    const map = dev.regionMmap(4, 0, 0x4000, { read: true, write: true });
+    try {
+      // device_feature_select (a 32-bit register at 0) written with 2 bytes at offset 1: bytes 1 and 2.
+      dev.regionWrite(4, 1, 0x0100, 2);
+      expect(map.read(0, 4)).toBe(0x00010000);
+      expect(dev.regionRead(4, 1, 2)).toBe(0x0100);
+      expect(dev.regionRead(4, 3, 4)).toBe(
+        (map.read(3, 1) | (map.read(4, 2) << 8) | (map.read(6, 1) << 24)) >>> 0,
+      );
+      dev.regionWrite64(4, 0x101, 0x1122334455667788n);
+      expect(dev.regionRead64(4, 0x101)).toBe(0x1122334455667788n);
+      expect(map.read(0x101, 1)).toBe(0x88);
+    } finally {
+      map.unmap();
+    }
+  });
+});
