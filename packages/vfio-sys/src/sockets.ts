@@ -215,10 +215,18 @@ export class SocketReceiver {
   readonly #controlLen: number;
   readonly #address: bigint;
 
+  /** The last target buffer and its address: koffi.address is not free, and the target rarely changes. */
+  #target: Uint8Array | null = null;
+  #targetAddress = 0n;
+
   constructor(readonly maxFds = 16) {
     this.#controlLen = cmsgSpace(maxFds);
     this.#block = Buffer.alloc(72 + this.#controlLen);
     this.#address = koffi.address(this.#block) as bigint;
+    // The fields that never change: msg_iov -> the iovec at 56, one of them, msg_control at 72.
+    this.#block.writeBigUInt64LE(this.#address + 56n, 16);
+    this.#block.writeBigUInt64LE(1n, 24);
+    this.#block.writeBigUInt64LE(this.#address + 72n, 32);
   }
 
   /** `flags` add to MSG_CMSG_CLOEXEC: MSG_DONTWAIT reads without blocking whatever the socket's mode. */
@@ -231,13 +239,16 @@ export class SocketReceiver {
     flags = 0,
   ): number {
     const block = this.#block;
-    block.fill(0, 0, 72 + this.#controlLen);
-    block.writeBigUInt64LE(this.#address + 56n, 16);
-    block.writeBigUInt64LE(1n, 24);
-    block.writeBigUInt64LE(this.#address + 72n, 32);
-    block.writeBigUInt64LE(BigInt(this.#controlLen), 40);
-    block.writeBigUInt64LE((koffi.address(target) as bigint) + BigInt(offset), 56);
-    block.writeBigUInt64LE(BigInt(length), 64);
+    if (target !== this.#target) {
+      this.#target = target;
+      this.#targetAddress = koffi.address(target) as bigint;
+    }
+    block.writeUInt32LE(this.#controlLen, 40); // msg_controllen (the kernel shrinks it to what it used)
+    block.writeUInt32LE(0, 44);
+    block.writeUInt32LE(0, 48); // msg_flags
+    block.writeBigUInt64LE(this.#targetAddress + BigInt(offset), 56);
+    block.writeUInt32LE(length, 64); // iov_len (lengths stay far below 4 GiB)
+    block.writeUInt32LE(0, 68);
     const n = raw.recvmsg(socket, block, MSG_CMSG_CLOEXEC | flags) as number;
     if (n < 0) return -koffi.errno();
     if (usedControlIsEmpty(block)) {
@@ -293,6 +304,8 @@ export class SocketSender {
     this.#maxFds = Math.min(maxFds, MAX_FDS);
     this.#block = Buffer.alloc(72 + cmsgSpace(this.#maxFds));
     this.#address = koffi.address(this.#block) as bigint;
+    this.#block.writeBigUInt64LE(this.#address + 56n, 16); // msg_iov, never changes
+    this.#block.writeBigUInt64LE(1n, 24);
   }
 
   send(socket: number, data: Uint8Array, fds: readonly number[] = []): number {
@@ -303,15 +316,10 @@ export class SocketSender {
     if (data.byteLength === 0) throw new VfioArgumentError('a message needs at least one byte of data');
     const block = this.#block;
     const controlLen = fds.length > 0 ? cmsgSpace(fds.length) : 0;
-    block.writeBigUInt64LE(0n, 0); // msg_name
-    block.writeBigUInt64LE(0n, 8); // msg_namelen (+ padding)
-    block.writeBigUInt64LE(this.#address + 56n, 16);
-    block.writeBigUInt64LE(1n, 24);
     block.writeBigUInt64LE(controlLen > 0 ? this.#address + 72n : 0n, 32);
-    block.writeBigUInt64LE(BigInt(controlLen), 40);
-    block.writeBigUInt64LE(0n, 48); // msg_flags
+    block.writeUInt32LE(controlLen, 40);
     block.writeBigUInt64LE(koffi.address(data) as bigint, 56);
-    block.writeBigUInt64LE(BigInt(data.byteLength), 64);
+    block.writeUInt32LE(data.byteLength, 64);
     if (fds.length > 0) {
       block.fill(0, 72, 72 + controlLen);
       block.writeBigUInt64LE(BigInt(16 + 4 * fds.length), 72);
