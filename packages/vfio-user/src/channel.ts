@@ -17,6 +17,7 @@ import {
   MSG_DONTWAIT,
   SocketReceiver,
   SocketSender,
+  SysError,
   setNonBlocking,
   setReceiveTimeout,
 } from '@vfio-ts/vfio-sys';
@@ -130,7 +131,13 @@ export class MessageChannel implements Disposable {
       if (n > 0) this.pump();
       return true;
     }
-    const [revents] = libc.sysPoll([{ fd: this.fd, events: libc.POLLIN }], timeoutMs);
+    let revents: number | undefined;
+    try {
+      [revents] = libc.sysPoll([{ fd: this.fd, events: libc.POLLIN }], timeoutMs);
+    } catch (err) {
+      if (isEintr(err)) return true; // a signal (profiler, Ctrl-C): look again
+      throw err;
+    }
     if (!revents) return false;
     this.pump();
     return true;
@@ -216,7 +223,13 @@ export class MessageChannel implements Disposable {
       const n = this.#sender.send(this.fd, sent === 0 ? bytes : bytes.subarray(sent), attach);
       if (n === -EAGAIN) {
         // The peer's receive buffer is full: wait for room (a slow peer, not a protocol error).
-        const [revents] = libc.sysPoll([{ fd: this.fd, events: libc.POLLOUT }], 5000);
+        let revents: number | undefined;
+        try {
+          [revents] = libc.sysPoll([{ fd: this.fd, events: libc.POLLOUT }], 5000);
+        } catch (err) {
+          if (isEintr(err)) continue;
+          throw err;
+        }
         if (!revents)
           throw new VfioUserConnectionError('the vfio-user peer stopped reading (send blocked for 5 s)');
         continue;
@@ -313,6 +326,10 @@ export class MessageChannel implements Disposable {
 /** Validates the non-fatal header bits of a received message; throws a VfioUserProtocolError. */
 export function checkIncoming(message: IncomingMessage): void {
   checkHeaderFlags(message.header);
+}
+
+function isEintr(err: unknown): boolean {
+  return err instanceof SysError && err.errno === EINTR;
 }
 
 export function closeQuietly(fd: number): void {

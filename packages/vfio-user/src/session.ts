@@ -143,10 +143,27 @@ export class ServerSession {
    * over (peer closed, or a framing error closed it): the caller ends the session.
    */
   service(): boolean {
+    return this.#service(() => this.#channel.pump());
+  }
+
+  /**
+   * Waits up to `holdMs` (a blocking receive) for the client's next bytes and
+   * answers what arrived. Returns 'idle' when nothing came in time, 'closed'
+   * when the connection is over.
+   */
+  hold(holdMs: number): 'served' | 'idle' | 'closed' {
+    let idle = false;
+    const open = this.#service(() => {
+      idle = !this.#channel.wait(holdMs);
+    });
+    return !open ? 'closed' : idle ? 'idle' : 'served';
+  }
+
+  #service(read: () => void): boolean {
     if (this.#closed) return false;
     if (this.#busy) return true; // a DMA wait inside a request is pumping already
     try {
-      this.#channel.pump();
+      read();
     } catch (err) {
       this.#onError(err);
       return false;
