@@ -32,7 +32,13 @@ export async function serveUntilSignal(
   options: { allowUids: number[]; log: (line: string) => void; ready: (server: VfioUserServer) => void },
   signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'],
 ): Promise<NodeJS.Signals> {
-  const server = VfioUserServer.listen(device, socket, { allowUids: options.allowUids, log: options.log });
+  // This process only serves: after each answer, wait briefly for the next request in a blocking
+  // receive instead of going back to the event loop (one recvmsg and one sendmsg per request).
+  const server = VfioUserServer.listen(device, socket, {
+    allowUids: options.allowUids,
+    log: options.log,
+    holdMs: 2,
+  });
   try {
     options.ready(server);
     return await new Promise<NodeJS.Signals>((resolve) => {
