@@ -10,6 +10,8 @@ export default defineConfig({
     root: new URL('.', import.meta.url).pathname,
     include: ['test/**/*.qemu.test.ts'],
     fileParallelism: false,
+    // Every file checks its own fds and mappings before and after (test-support's leak check).
+    execArgv: ['--expose-gc'],
     testTimeout: 120_000,
     hookTimeout: 600_000,
   },

@@ -7,10 +7,13 @@
  * `system_reset` leads to DEVICE_RESET and the model's reset.
  */
 import { spawnSync } from 'node:child_process';
+import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_BIN, DEVICE_ID, type QemuRunResult, type QmpClient, runQemu } from '../src/index.js';
 import { declared, inProcess, MODEL_NAMES } from './models.js';
 import { barSubtree, formatSubtree } from './mtree.js';
+
+expectNoLeaksInFile();
 
 interface PciRegion {
   bar: number;

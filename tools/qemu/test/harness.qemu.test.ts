@@ -4,8 +4,11 @@
  * failure is a typed QemuError naming the part that failed or hung.
  */
 import { existsSync, readdirSync } from 'node:fs';
+import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
 import { CACHE_DIR, prepareQemu, QemuError, runQemu } from '../src/index.js';
+
+expectNoLeaksInFile();
 
 async function failure(p: Promise<unknown>): Promise<QemuError> {
   try {

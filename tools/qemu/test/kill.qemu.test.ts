@@ -7,8 +7,11 @@
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_DIR, QemuError, runQemu, ServeProcess } from '../src/index.js';
+
+expectNoLeaksInFile();
 
 function serverResources(pid: number): { fds: number; memfdMaps: number } {
   return {

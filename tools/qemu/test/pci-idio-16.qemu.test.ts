@@ -8,8 +8,11 @@
  * guest's side.
  */
 import { readFileSync } from 'node:fs';
+import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type QemuRunResult, runQemu } from '../src/index.js';
+
+expectNoLeaksInFile();
 
 const SCRIPT = readFileSync(new URL('./guest/pci-idio-16.sh', import.meta.url), 'utf8');
 

@@ -6,10 +6,14 @@
  * the server passed (`vfio_region_mmap ... mmaps[i]`), and the interrupt
  * set-up; QEMU logs no error or warning.
  */
+
+import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { VFIO_DEVICE_FLAGS_RESET, VFIO_REGION_INFO_FLAG_MMAP } from '@vfio-ts/vfio-sys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVICE_ID, type QemuRunResult, runQemu } from '../src/index.js';
 import { declared, inProcess, MODEL_NAMES } from './models.js';
+
+expectNoLeaksInFile();
 
 interface PciRegion {
   bar: number;
