@@ -9,6 +9,7 @@
 import { MemoryRegion } from '@vfio-ts/memory-core';
 import { resourceCounts } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
+import { badRegisterValue } from '../src/handler-values.js';
 import {
   ConfigBuilder,
   type DeviceModel,
@@ -84,15 +85,22 @@ describe('values returned by register handlers', () => {
     expect(() => dev.regionRead(0, 0x21, 1)).toThrow(registerValue(/BAR 0 \+0x21/, what));
   });
 
-  it('checks the width: 0x100 from a 1-byte read, a number from an 8-byte read', () => {
+  it('checks the width: 0x100 from a 1-byte read; a bigint where the 8-byte seam read reaches the handler as dwords', () => {
     using dev = new SimDevice(returning(0x100, 1), 'sim:returner');
     expect(() => dev.regionRead(0, 0x10, 1)).toThrow(
       registerValue(/256 \(0x100\), which does not fit 1 byte/),
     );
-    using dev8 = new SimDevice(returning(5, 8), 'sim:returner');
-    expect(() => dev8.regionRead64(0, 0x10)).toThrow(registerValue(/8-byte read returns a bigint/));
-    using big = new SimDevice(returning(1n << 64n, 8), 'sim:returner');
-    expect(() => big.regionRead64(0, 0x10)).toThrow(registerValue(/does not fit 8 bytes/));
+    // Linux 6.1 has no 64-bit BAR path: an 8-byte access is two 4-byte ones, so a handler sees size 4.
+    using dev8 = new SimDevice(returning(5n, 8), 'sim:returner');
+    expect(() => dev8.regionRead64(0, 0x10)).toThrow(
+      registerValue(/BAR 0 \+0x10/, /a bigint \(5n\), where a 4-byte read returns a number/),
+    );
+  });
+
+  it('has a rule for 8-byte handler reads too (a model reading its own tree may make them)', () => {
+    expect(badRegisterValue(5, 8)).toMatch(/where an 8-byte read returns a bigint/);
+    expect(badRegisterValue(1n << 64n, 8)).toMatch(/does not fit 8 bytes/);
+    expect(badRegisterValue(0xfedcba9876543210n, 8)).toBeNull();
   });
 
   it('lets valid values through unchanged', () => {
@@ -100,8 +108,7 @@ describe('values returned by register handlers', () => {
     expect(dev.regionRead(0, 0x10, 4)).toBe(0xfedcba98);
     expect(dev.regionRead(0, 0x20, 4)).toBe(0xfedcba98);
     expect(dev.regionRead(0, 0x21, 1)).toBe(0xba);
-    using dev8 = new SimDevice(returning(0xfedcba9876543210n, 8), 'sim:returner');
-    expect(dev8.regionRead64(0, 0x10)).toBe(0xfedcba9876543210n);
+    expect(dev.regionRead64(0, 0x10)).toBe(0xfedcba98fedcba98n); // two dword reads of the same register
   });
 
   it('checks what vgaRead returns', () => {
