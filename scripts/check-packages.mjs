@@ -3,6 +3,7 @@
 // prepack builds it), installs the tarballs with npm into a scratch project
 // outside the workspace (dependencies such as koffi and commander from the npm
 // cache or registry), then, with the Node running this script:
+//   - checks that `turbo run test --filter <pkg>` builds everything the tests import
 //   - imports and require()s every exported subpath (require(esm), Node >= 20.19)
 //   - runs each README's ```js examples and compares the output they show
 //   - runs the CLI README's `$ vfio-ts ... sim:...` commands and compares their output
@@ -27,6 +28,8 @@ import {
   root,
   tarballFiles,
   tarballManifest,
+  workspaceDependencies,
+  workspacePackages,
 } from './lib/packages.mjs';
 import { missingOutput, readmeExamples } from './lib/readme-examples.mjs';
 
@@ -129,6 +132,24 @@ check('README output comparison tells shown output from other output', () => {
   if (js.length !== 1 || js[0].expected !== '1')
     throw new Error(`an example and its output were not paired: ${JSON.stringify(js)}`);
 });
+
+// 0b. `turbo run test --filter <pkg>` alone, in a clean clone, must build the package
+// and every workspace package it depends on (its tests import their dist/).
+const workspace = workspacePackages();
+for (const pkg of workspace.filter((p) => p.manifest.scripts?.test && (!only || only.has(p.folder)))) {
+  check(`turbo test --filter ${pkg.name} builds what its tests import`, () => {
+    const out = run('pnpm', ['turbo', 'run', 'test', `--filter=${pkg.name}`, '--dry=json'], {
+      cwd: root,
+      env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
+    });
+    const planned = new Set(JSON.parse(out.stdout).tasks.map((t) => t.taskId));
+    const needed = [pkg, ...workspaceDependencies(pkg, workspace)].filter((p) => p.manifest.scripts?.build);
+    const missing = needed.map((p) => `${p.name}#build`).filter((task) => !planned.has(task));
+    if (missing.length > 0)
+      throw new Error(`the test task does not run ${missing.join(', ')} first (turbo.json)`);
+    return `${needed.length} builds first`;
+  });
+}
 
 // 1. Pack: what npm would receive. Every file the manifest points at must be in it.
 for (const pkg of packages) {

@@ -6,16 +6,48 @@ import { join } from 'node:path';
 
 export const root = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 
-/** Every workspace package that is published: packages/*, not private, in dependency order. */
-export function publicPackages(base = root) {
-  const dir = join(base, 'packages');
-  const all = readdirSync(dir)
+function packagesUnder(base, folder) {
+  const dir = join(base, folder);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
     .filter((name) => existsSync(join(dir, name, 'package.json')))
     .map((name) => {
       const manifest = JSON.parse(readFileSync(join(dir, name, 'package.json'), 'utf8'));
       return { folder: name, dir: join(dir, name), name: manifest.name, version: manifest.version, manifest };
-    })
-    .filter((pkg) => !pkg.manifest.private);
+    });
+}
+
+/** Every workspace package, private ones included (packages/*, tools/*). */
+export function workspacePackages(base = root) {
+  return [...packagesUnder(base, 'packages'), ...packagesUnder(base, 'tools')];
+}
+
+/** The workspace packages `pkg` depends on, directly or not, through any kind of dependency. */
+export function workspaceDependencies(pkg, workspace) {
+  const byName = new Map(workspace.map((p) => [p.name, p]));
+  const found = new Map();
+  const visit = (p) => {
+    const { dependencies, devDependencies, peerDependencies, optionalDependencies } = p.manifest;
+    for (const name of Object.keys({
+      ...dependencies,
+      ...devDependencies,
+      ...peerDependencies,
+      ...optionalDependencies,
+    })) {
+      const dep = byName.get(name);
+      if (dep && !found.has(name)) {
+        found.set(name, dep);
+        visit(dep);
+      }
+    }
+  };
+  visit(pkg);
+  return [...found.values()];
+}
+
+/** Every workspace package that is published: packages/*, not private, in dependency order. */
+export function publicPackages(base = root) {
+  const all = packagesUnder(base, 'packages').filter((pkg) => !pkg.manifest.private);
   // Dependencies first, so a reader sees trace and vfio-sys before the CLI.
   const byName = new Map(all.map((pkg) => [pkg.name, pkg]));
   const ordered = [];
