@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_BIN, DEVICE_ID, type QemuRunResult, type QmpClient, runQemu } from '../src/index.js';
+import { explained } from './explained.js';
 import { declared, inProcess, MODEL_NAMES } from './models.js';
 import { barSubtree, formatSubtree } from './mtree.js';
 
@@ -76,19 +77,21 @@ describe.each(MODEL_NAMES)('sim:%s under SeaBIOS', (name) => {
   let regions: PciRegion[];
   const values: { what: string; got: number }[] = [];
   beforeAll(async () => {
-    r = await runQemu({
-      device: `sim:${name}`,
-      firmware: 'seabios',
-      hmp: ['info mtree'],
-      timeoutSeconds: 120,
-      monitor: async (qmp) => {
-        regions = await deviceRegions(qmp);
-        for (const reg of REGISTERS[name] ?? []) {
-          const region = regions.find((x) => x.bar === reg.bar)!;
-          values.push({ what: reg.what, got: await readRegister(qmp, region, reg.offset, reg.size) });
-        }
-      },
-    });
+    r = await explained(
+      runQemu({
+        device: `sim:${name}`,
+        firmware: 'seabios',
+        hmp: ['info mtree'],
+        timeoutSeconds: 120,
+        monitor: async (qmp) => {
+          regions = await deviceRegions(qmp);
+          for (const reg of REGISTERS[name] ?? []) {
+            const region = regions.find((x) => x.bar === reg.bar)!;
+            values.push({ what: reg.what, got: await readRegister(qmp, region, reg.offset, reg.size) });
+          }
+        },
+      }),
+    );
   }, 150_000);
   afterAll(() => r?.cleanup());
 
@@ -141,31 +144,33 @@ describe.each(MODEL_NAMES)('sim:%s under SeaBIOS', (name) => {
 describe('system_reset', () => {
   it('sim:pci-idio-16: QEMU sends DEVICE_RESET and the model resets (outputs off again)', async () => {
     const seen: Record<string, number> = {};
-    const r = await runQemu({
-      device: 'sim:pci-idio-16',
-      firmware: 'seabios',
-      timeoutSeconds: 120,
-      monitor: async (qmp, live) => {
-        const bar2 = (await deviceRegions(qmp)).find((x) => x.bar === 2)!;
-        const port = (o: number) => `0x${(bar2.address + o).toString(16)}`;
-        await qmp.hmp(`o /b ${port(0)} 0x0f`);
-        seen.inputsBefore = await readRegister(qmp, bar2, 1, 1);
-        const resetsBefore = live.server.output.match(/ DEVICE_RESET /g)?.length ?? 0;
-        const events = qmp.events.length;
-        await qmp.hmp('system_reset');
-        await qmp.waitForEvent('RESET', 10_000, events);
-        // The firmware runs again: wait until it has given BAR2 an address and enabled decode.
-        let after: PciRegion | undefined;
-        for (let i = 0; i < 400 && !(after && after.address > 0); i++) {
-          await new Promise((res) => setTimeout(res, 50));
-          after = (await deviceRegions(qmp)).find((x) => x.bar === 2);
-        }
-        await new Promise((res) => setTimeout(res, 200));
-        seen.resets = (live.server.output.match(/ DEVICE_RESET /g)?.length ?? 0) - resetsBefore;
-        seen.outputsAfter = await readRegister(qmp, after!, 0, 1);
-        seen.inputsAfter = await readRegister(qmp, after!, 1, 1);
-      },
-    });
+    const r = await explained(
+      runQemu({
+        device: 'sim:pci-idio-16',
+        firmware: 'seabios',
+        timeoutSeconds: 120,
+        monitor: async (qmp, live) => {
+          const bar2 = (await deviceRegions(qmp)).find((x) => x.bar === 2)!;
+          const port = (o: number) => `0x${(bar2.address + o).toString(16)}`;
+          await qmp.hmp(`o /b ${port(0)} 0x0f`);
+          seen.inputsBefore = await readRegister(qmp, bar2, 1, 1);
+          const resetsBefore = live.server.output.match(/ DEVICE_RESET /g)?.length ?? 0;
+          const events = qmp.events.length;
+          await qmp.hmp('system_reset');
+          await qmp.waitForEvent('RESET', 10_000, events);
+          // The firmware runs again: wait until it has given BAR2 an address and enabled decode.
+          let after: PciRegion | undefined;
+          for (let i = 0; i < 400 && !(after && after.address > 0); i++) {
+            await new Promise((res) => setTimeout(res, 50));
+            after = (await deviceRegions(qmp)).find((x) => x.bar === 2);
+          }
+          await new Promise((res) => setTimeout(res, 200));
+          seen.resets = (live.server.output.match(/ DEVICE_RESET /g)?.length ?? 0) - resetsBefore;
+          seen.outputsAfter = await readRegister(qmp, after!, 0, 1);
+          seen.inputsAfter = await readRegister(qmp, after!, 1, 1);
+        },
+      }),
+    );
     r.cleanup();
     expect(seen.inputsBefore).toBe(0xf0); // OUT0-3 on: IIN0-3 pulled low
     expect(seen.resets).toBeGreaterThanOrEqual(1); // QEMU 11.1 sends two: the qdev reset and its reset handler

@@ -7,6 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
 import { CACHE_DIR, prepareQemu, QemuError, runQemu } from '../src/index.js';
+import { explained } from './explained.js';
 
 expectNoLeaksInFile();
 
@@ -29,12 +30,14 @@ describe('QEMU tier harness', () => {
   });
 
   it('with -S: QEMU realizes the device, the monitor answers, both exit 0 and the run folder is removed', async () => {
-    const r = await runQemu({
-      device: 'sim:nvme',
-      firmware: 'none',
-      hmp: ['info status'],
-      timeoutSeconds: 60,
-    });
+    const r = await explained(
+      runQemu({
+        device: 'sim:nvme',
+        firmware: 'none',
+        hmp: ['info status'],
+        timeoutSeconds: 60,
+      }),
+    );
     r.cleanup();
     expect(r.hmp).toEqual([{ command: 'info status', output: expect.stringContaining('paused') }]);
     expect(r.trace).toMatch(/^vfio_user_version /m);
@@ -47,12 +50,14 @@ describe('QEMU tier harness', () => {
   });
 
   it('runs a guest script under the 6.12 kernel and returns its output and exit code', async () => {
-    const r = await runQemu({
-      device: 'sim:nvme',
-      firmware: 'seabios',
-      guestScript: 'echo "hello from $(uname -r)"; exit 7',
-      timeoutSeconds: 120,
-    });
+    const r = await explained(
+      runQemu({
+        device: 'sim:nvme',
+        firmware: 'seabios',
+        guestScript: 'echo "hello from $(uname -r)"; exit 7',
+        timeoutSeconds: 120,
+      }),
+    );
     r.cleanup();
     expect(r.guestOutput).toMatch(/^hello from 6\.12\./m);
     expect(r.guestExitCode).toBe(7);

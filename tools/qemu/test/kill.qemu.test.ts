@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_DIR, QemuError, runQemu, ServeProcess } from '../src/index.js';
+import { explained } from './explained.js';
 
 expectNoLeaksInFile();
 
@@ -89,13 +90,15 @@ describe('QEMU killed with SIGKILL mid-run, 10 times, against one server', () =>
   }, 300_000);
 
   it('the next QEMU boots the guest and its driver binds to the same server', async () => {
-    const r = await runQemu({
-      device: 'sim:pci-idio-16',
-      server,
-      firmware: 'seabios',
-      guestScript: 'basename "$(readlink /sys/bus/pci/devices/0000:00:04.0/driver)"; gpiodetect',
-      timeoutSeconds: 120,
-    });
+    const r = await explained(
+      runQemu({
+        device: 'sim:pci-idio-16',
+        server,
+        firmware: 'seabios',
+        guestScript: 'basename "$(readlink /sys/bus/pci/devices/0000:00:04.0/driver)"; gpiodetect',
+        timeoutSeconds: 120,
+      }),
+    );
     r.cleanup();
     expect(r.guestExitCode).toBe(0);
     expect(r.guestOutput).toMatch(/^pci-idio-16$/m);

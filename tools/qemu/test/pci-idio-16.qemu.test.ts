@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type QemuRunResult, runQemu } from '../src/index.js';
+import { explained } from './explained.js';
 
 expectNoLeaksInFile();
 
@@ -35,12 +36,14 @@ describe('Linux gpio-pci-idio-16 on sim:pci-idio-16 over vfio-user (QEMU 11.1, 6
   let r: QemuRunResult & { cleanup(): void };
   let out: string;
   beforeAll(async () => {
-    r = await runQemu({
-      device: 'sim:pci-idio-16',
-      firmware: 'seabios',
-      guestScript: SCRIPT,
-      timeoutSeconds: 180,
-    });
+    r = await explained(
+      runQemu({
+        device: 'sim:pci-idio-16',
+        firmware: 'seabios',
+        guestScript: SCRIPT,
+        timeoutSeconds: 180,
+      }),
+    );
     out = r.guestOutput;
     console.log(
       `pci-idio-16 guest: ${r.wallSeconds.toFixed(1)} s wall, script at ${r.guestSeconds.start} s of guest uptime, done at ${r.guestSeconds.end} s\n${out}`,

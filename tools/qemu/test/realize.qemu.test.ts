@@ -11,6 +11,7 @@ import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { VFIO_DEVICE_FLAGS_RESET, VFIO_REGION_INFO_FLAG_MMAP } from '@vfio-ts/vfio-sys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVICE_ID, type QemuRunResult, runQemu } from '../src/index.js';
+import { explained } from './explained.js';
 import { declared, inProcess, MODEL_NAMES } from './models.js';
 
 expectNoLeaksInFile();
@@ -38,16 +39,18 @@ describe.each(MODEL_NAMES)('sim:%s realized by QEMU 11.1 (-S)', (name) => {
   let r: QemuRunResult & { cleanup(): void };
   let pci: PciDevice;
   beforeAll(async () => {
-    r = await runQemu({
-      device: `sim:${name}`,
-      firmware: 'none',
-      hmp: ['info pci'],
-      timeoutSeconds: 90,
-      monitor: async (qmp) => {
-        const buses = (await qmp.execute('query-pci')) as { devices: PciDevice[] }[];
-        pci = buses.flatMap((b) => b.devices).find((x) => x.qdev_id === DEVICE_ID)!;
-      },
-    });
+    r = await explained(
+      runQemu({
+        device: `sim:${name}`,
+        firmware: 'none',
+        hmp: ['info pci'],
+        timeoutSeconds: 90,
+        monitor: async (qmp) => {
+          const buses = (await qmp.execute('query-pci')) as { devices: PciDevice[] }[];
+          pci = buses.flatMap((b) => b.devices).find((x) => x.qdev_id === DEVICE_ID)!;
+        },
+      }),
+    );
   }, 120_000);
   afterAll(() => r?.cleanup());
 
