@@ -19,7 +19,7 @@ function program(dev: VfioUserDevice, from: bigint, to: bigint, length: number):
   dev.regionWrite(0, 0x10, 1, 4); // doorbell: the model copies by DMA before the write is answered
 }
 
-describe('DMA from a model into client memory', () => {
+describe.each([0, 2])('DMA from a model into client memory (server holdMs %d)', (holdMs) => {
   const tmp = tempDir();
   let server: ServerProcess;
   let dev: VfioUserDevice;
@@ -28,7 +28,7 @@ describe('DMA from a model into client memory', () => {
   const msgMemory = new Uint8Array(0x4000);
 
   beforeAll(async () => {
-    server = await startServer('dma', join(tmp.dir, 'dma.sock'));
+    server = await startServer('dma', join(tmp.dir, 'dma.sock'), { holdMs });
     dev = openVfioUserDevice(server.socket);
     dev.regionWrite(7, 4, 0x6, 2);
     memfd = libc.sysMemfdCreate('client-dma');
