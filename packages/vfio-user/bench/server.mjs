@@ -3,7 +3,9 @@ import { openSimDevice } from '@vfio-ts/plugin-host';
 import { VfioUserServer } from '../dist/index.js';
 
 const device = openSimDevice('sim:nvme');
-const server = VfioUserServer.listen(device, process.argv[2], { holdMs: Number(process.env.P5_HOLD_MS ?? 2) });
+const server = VfioUserServer.listen(device, process.argv[2], {
+  holdMs: Number(process.env.P5_HOLD_MS ?? 2),
+});
 process.on('SIGTERM', () => {
   server.close();
   device.close();
