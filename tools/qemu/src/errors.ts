@@ -4,6 +4,8 @@
  * the server's output.
  */
 export type QemuErrorCode =
+  /** runQemu was given options that cannot work together (a guest script without firmware, a bad timeout). */
+  | 'ERR_QEMU_OPTIONS'
   /** guest/prepare.sh failed: the root, QEMU, the kernel or the initramfs could not be built. */
   | 'ERR_QEMU_PREPARE'
   /** `vfio-ts serve` did not start listening, or died while QEMU ran. */

@@ -164,12 +164,16 @@ export async function runQemu(
   o: RunQemuOptions,
 ): Promise<QemuRunResult & { cleanup(): void; runDir: string }> {
   if (o.guestScript !== undefined && o.firmware !== 'seabios') {
-    throw new QemuError('ERR_QEMU_EXIT', 'a guest script needs firmware "seabios" (the machine must run)', {
-      part: 'options',
-    });
+    throw new QemuError(
+      'ERR_QEMU_OPTIONS',
+      'a guest script needs firmware "seabios" (the machine must run)',
+      {
+        part: 'options',
+      },
+    );
   }
   if (!(o.timeoutSeconds > 0)) {
-    throw new QemuError('ERR_QEMU_EXIT', `timeoutSeconds must be positive, not ${o.timeoutSeconds}`, {
+    throw new QemuError('ERR_QEMU_OPTIONS', `timeoutSeconds must be positive, not ${o.timeoutSeconds}`, {
       part: 'options',
     });
   }

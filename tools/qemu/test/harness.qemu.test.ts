@@ -104,6 +104,7 @@ describe('QEMU tier harness', () => {
     const err = await failure(
       runQemu({ device: 'sim:nvme', firmware: 'none', guestScript: 'true', timeoutSeconds: 30 }),
     );
+    expect(err.code).toBe('ERR_QEMU_OPTIONS');
     expect(err.part).toBe('options');
   });
 

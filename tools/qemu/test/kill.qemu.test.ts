@@ -5,7 +5,7 @@
  * every fd and mapping the client brought (counted in /proc/<pid>/fd and
  * /proc/<pid>/maps), and the next QEMU boots the guest, whose driver binds.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,7 @@ describe('QEMU killed with SIGKILL mid-run, 10 times, against one server', () =>
   let dir: string;
   let server: ServeProcess;
   beforeAll(async () => {
+    mkdirSync(CACHE_DIR, { recursive: true });
     dir = mkdtempSync(join(CACHE_DIR, 'kill-'));
     server = await ServeProcess.start({ device: 'sim:pci-idio-16', socketPath: join(dir, 'dev.sock') });
   });

@@ -8,7 +8,7 @@
  */
 
 import { expectNoLeaksInFile } from '@vfio-ts/test-support';
-import { VFIO_DEVICE_FLAGS_RESET, VFIO_REGION_INFO_FLAG_MMAP } from '@vfio-ts/vfio-sys';
+import { VFIO_DEVICE_FLAGS_RESET, VFIO_REGION_INFO_FLAG_MMAP } from '@vfio-ts/vfio-sys/uapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVICE_ID, type QemuRunResult, runQemu } from '../src/index.js';
 import { explained } from './explained.js';
