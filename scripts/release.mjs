@@ -21,13 +21,20 @@ const { values: opts } = parseArgs({ options: { 'dry-run': { type: 'boolean', de
 const dryRun = opts['dry-run'];
 const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1' };
 
-function sh(cwd, file, args, { quiet = false } = {}) {
-  return execFileSync(file, args, {
-    cwd,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', quiet ? 'pipe' : 'inherit'],
-  });
+function sh(cwd, file, args, { quiet = false, show = false } = {}) {
+  try {
+    return execFileSync(file, args, {
+      cwd,
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', show ? 'inherit' : 'pipe', quiet ? 'pipe' : 'inherit'],
+    });
+  } catch (error) {
+    // What a quiet command printed is shown only when it failed.
+    if (quiet) process.stderr.write(`${error.stdout ?? ''}${error.stderr ?? ''}`);
+    error.cmd = [file, ...args].join(' ');
+    throw error;
+  }
 }
 
 /** The pending changesets: file, the packages they name, their text. */
@@ -106,6 +113,12 @@ try {
   const changesets = pendingChangesets(copy);
   if (changesets.length === 0) console.log('release: no pending changesets, nothing to release');
   else release(changesets);
+} catch (error) {
+  // One clear line (the failing command's own output is above it), not a stack.
+  console.error(
+    error.cmd ? `release: failed: ${error.cmd} (exit ${error.status ?? error.code})` : error.message,
+  );
+  process.exitCode = 1;
 } finally {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 }
@@ -171,7 +184,7 @@ function release(changesets) {
     ]);
     // changeset publish runs pnpm publish per package (workspace: ranges become real ones)
     // for every version the registry lacks, and tags each one.
-    sh(root, 'pnpm', ['exec', 'changeset', 'publish']);
+    sh(root, 'pnpm', ['exec', 'changeset', 'publish'], { show: true });
     console.log(`release: published ${names}; push the commit and tags: git push --follow-tags`);
   }
 }
