@@ -45,7 +45,90 @@ const unassignedRead = defineTraceEvent('memory_unassigned_read', 'AS "%s" addr 
 const unassignedWrite = defineTraceEvent('memory_unassigned_write', 'AS "%s" addr 0x%lx value 0x%lx size %u');
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
-const MAX_ADDR = MAX_SAFE - 8;
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
+const EMPTY = new ArrayBuffer(0);
+const EMPTY_VIEWS: RamWindow = {
+  u8: new Uint8Array(EMPTY),
+  u16: new Uint16Array(EMPTY),
+  u32: new Uint32Array(EMPTY),
+  u64: new BigUint64Array(EMPTY),
+};
+
+/**
+ * QEMU's mru_section: the flat range the last access hit, and what the hot
+ * paths need of it at hand. Addresses [start, start + span) lie in the range
+ * and in window 0 of its memory, and the views start at `start` (the
+ * memory's own views when the range starts at offset 0, else views from the
+ * range's offset), so a hot access indexes them with `addr - start` alone.
+ * Views are held, not read from the memory each time: they are dropped at
+ * the next change of the view, and a mapping unmapped while still in the
+ * view reads zeros through them (its placeholder).
+ */
+class MruSection {
+  start = 0;
+  span = 0;
+  writableSpan = 0;
+  u8 = EMPTY_VIEWS.u8;
+  u16 = EMPTY_VIEWS.u16;
+  u32 = EMPTY_VIEWS.u32;
+  u64 = EMPTY_VIEWS.u64;
+  range: FlatRange | null = null;
+
+  set(r: FlatRange): void {
+    this.range = r;
+    const views = hotViews(r);
+    this.start = r.start;
+    this.span = Math.min(r.size, views.u8.length);
+    this.writableSpan = r.readonly ? 0 : this.span;
+    this.u8 = views.u8;
+    this.u16 = views.u16;
+    this.u32 = views.u32;
+    this.u64 = views.u64;
+  }
+
+  clear(): void {
+    this.range = null;
+    this.span = 0;
+    this.writableSpan = 0;
+    this.u8 = EMPTY_VIEWS.u8;
+    this.u16 = EMPTY_VIEWS.u16;
+    this.u32 = EMPTY_VIEWS.u32;
+    this.u64 = EMPTY_VIEWS.u64;
+  }
+}
+
+/** Views from a range's offset in window 0, made once per range (ranges are immutable). */
+const offsetViews = new WeakMap<FlatRange, RamWindow>();
+
+/**
+ * The views of window 0 of `r`'s memory from `r`'s offset in it: the
+ * memory's own when the offset is 0; empty for I/O ranges, ranges past window
+ * 0 and offsets not a multiple of 8 (those take the slow path).
+ */
+function hotViews(r: FlatRange): RamWindow {
+  const memory = r.region.memory;
+  if (memory === null) return EMPTY_VIEWS;
+  const lo = r.offsetInRegion;
+  if (lo === 0) return memory;
+  let views = offsetViews.get(r);
+  if (views === undefined) {
+    const u8 = memory.u8;
+    const at = u8.byteOffset + lo;
+    if (at % 8 !== 0 || lo >= u8.length) views = EMPTY_VIEWS;
+    else {
+      const n = u8.length - lo;
+      views = {
+        u8: new Uint8Array(u8.buffer, at, n),
+        u16: new Uint16Array(u8.buffer, at, n >>> 1),
+        u32: new Uint32Array(u8.buffer, at, n >>> 2),
+        u64: new BigUint64Array(u8.buffer, at, Math.floor(n / 8)),
+      };
+    }
+    offsetViews.set(r, views);
+  }
+  return views;
+}
 
 export class AddressSpace implements Disposable {
   readonly root: MemoryRegion;
@@ -55,6 +138,8 @@ export class AddressSpace implements Disposable {
   /** Bumped by each change that may show in this view; the view is current while they match. */
   #version = 0;
   #viewVersion = -1;
+  /** The range the last access hit; cleared by any change that may show in this view. */
+  readonly #mru = new MruSection();
   /** The changes since the view was rendered, to patch it; null when only a full render will do. */
   #changes: TopologyChange[] | null = [];
   /** A change arrived since the listeners were last told. */
@@ -88,6 +173,7 @@ export class AddressSpace implements Disposable {
 
   #noteChange(change: TopologyChange, reach: ChangeReach): void {
     this.#version++;
+    this.#mru.clear();
     this.#uncommitted = true;
     if (this.#changes === null) return;
     // Past 16 windows a full render is cheaper than patching (FlatView.patched agrees).
@@ -110,62 +196,113 @@ export class AddressSpace implements Disposable {
 
   read(addr: number, size: AccessSize): number {
     // The hot path, kept small so it inlines: an aligned load from window 0
-    // of RAM or a mapped device area in the current view, no dispatch. The
-    // offset is first proven an integer in [0, window 0's length) (`>>> 0`
-    // only tests that; it never computes a size), so the shifts cannot wrap.
-    // Beyond window 0 (large BARs) the windowed slow path takes over.
-    const view = this.#view;
-    if (view !== null && this.#viewVersion === this.#version && addr <= MAX_ADDR) {
-      const r = view.lookup(addr);
-      if (r !== undefined && addr + size <= r.end) {
-        const memory = r.region.memory;
-        const offset = addr - r.start + r.offsetInRegion;
-        if (memory !== null) {
-          const o = offset >>> 0;
-          if (o === offset && o < memory.u8.length && (o & (size - 1)) === 0) {
-            return size === 4 ? memory.u32[o >>> 2]! : size === 2 ? memory.u16[o >>> 1]! : memory.u8[o]!;
-          }
-          if (offset % size === 0) return windowRead(memory, offset, size);
-        }
-      }
+    // of the RAM or mapped device range the last access hit, no lookup. `u`
+    // is first proven an integer in [0, span) (`>>> 0` only tests that; it
+    // never computes a size), and span is at most 2^32, so the masks and
+    // shifts are exact. The views start where the range starts, at an offset
+    // that is a multiple of 8: aligned in the range is aligned in memory.
+    const m = this.#mru;
+    const k = addr - m.start;
+    const u = k >>> 0;
+    if (u === k && u + size <= m.span && (u & (size - 1)) === 0) {
+      if (size === 4) return m.u32[u >>> 2]!;
+      if (size === 2) return m.u16[u >>> 1]!;
+      if (size === 1) return m.u8[u]!;
     }
     return this.#readSlow(addr, size);
   }
 
   #readSlow(addr: number, size: AccessSize): number {
     this.#checkAccess(addr, size);
-    const r = this.flatView().lookup(addr);
-    if (r !== undefined && addr + size <= r.end)
-      return rangeRead(r, addr - r.start + r.offsetInRegion, size) as number;
+    this.#checkSize(size);
+    const r = this.#rangeAt(addr);
+    if (r !== undefined && addr + size <= r.end) {
+      const region = r.region;
+      const offset = addr - r.start + r.offsetInRegion;
+      const memory = region.memory;
+      if (memory === null) return dispatchRead(region.name, region.ops!, offset, size) as number;
+      if (offset % size === 0) return windowRead(memory, offset, size);
+      return memoryRead(memory, offset, size) as number;
+    }
     return Number(this.#readAcross(addr, size));
   }
 
   read64(addr: number): bigint {
+    const m = this.#mru;
+    const k = addr - m.start;
+    const u = k >>> 0;
+    if (u === k && u + 8 <= m.span && (u & 7) === 0) return m.u64[u >>> 3]!;
     this.#checkAccess(addr, 8);
-    const r = this.flatView().lookup(addr);
+    const r = this.#rangeAt(addr);
     if (r !== undefined && addr + 8 <= r.end)
       return rangeRead(r, addr - r.start + r.offsetInRegion, 8) as bigint;
     return this.#readAcross(addr, 8);
   }
 
   write(addr: number, value: number, size: AccessSize): void {
+    // The hot path, as read's: an aligned store of a value that fits, into
+    // window 0 of the writable RAM or mapped range the last access hit.
+    const m = this.#mru;
+    const k = addr - m.start;
+    const u = k >>> 0;
+    if (u === k && u + size <= m.writableSpan && (u & (size - 1)) === 0 && typeof value === 'number') {
+      if (size === 4) {
+        if (value >>> 0 === value) {
+          m.u32[u >>> 2] = value;
+          return;
+        }
+      } else if (size === 2) {
+        if ((value & 0xffff) === value) {
+          m.u16[u >>> 1] = value;
+          return;
+        }
+      } else if (size === 1 && (value & 0xff) === value) {
+        m.u8[u] = value;
+        return;
+      }
+    }
+    this.#writeSlow(addr, value, size);
+  }
+
+  #writeSlow(addr: number, value: number, size: AccessSize): void {
     this.#checkAccess(addr, size);
-    if (!Number.isInteger(value) || value < 0 || value >= 2 ** (size * 8)) {
+    this.#checkSize(size);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= 2 ** (size * 8)) {
       throw new MemoryError('ERR_MEMORY_BAD_VALUE', `value ${value} does not fit a ${size}-byte access`);
     }
-    const r = this.flatView().lookup(addr);
+    const r = this.#rangeAt(addr);
     if (r !== undefined && addr + size <= r.end)
       rangeWrite(r, addr - r.start + r.offsetInRegion, value, size);
     else this.#writeAcross(addr, BigInt(value), size);
   }
 
   write64(addr: number, value: bigint): void {
-    this.#checkAccess(addr, 8);
-    if (value < 0n || value >= 1n << 64n)
+    if (typeof value !== 'bigint' || value < 0n || value > U64_MAX)
       throw new MemoryError('ERR_MEMORY_BAD_VALUE', `value ${value} does not fit 8 bytes`);
-    const r = this.flatView().lookup(addr);
+    const m = this.#mru;
+    const k = addr - m.start;
+    const u = k >>> 0;
+    if (u === k && u + 8 <= m.writableSpan && (u & 7) === 0) {
+      m.u64[u >>> 3] = value;
+      return;
+    }
+    this.#checkAccess(addr, 8);
+    const r = this.#rangeAt(addr);
     if (r !== undefined && addr + 8 <= r.end) rangeWrite(r, addr - r.start + r.offsetInRegion, value, 8);
     else this.#writeAcross(addr, value, 8);
+  }
+
+  /**
+   * The range holding `addr` (QEMU's address_space_lookup_region with its
+   * mru_section): the last one hit while it holds `addr`, else a lookup in
+   * the current view, which becomes the last one hit.
+   */
+  #rangeAt(addr: number): FlatRange | undefined {
+    const last = this.#mru.range;
+    if (last !== null && addr >= last.start && addr < last.end) return last;
+    const r = this.flatView().lookup(addr);
+    if (r !== undefined) this.#mru.set(r);
+    return r;
   }
 
   /** Reads `length` bytes, crossing ranges as needed (address_space_read). */
@@ -262,6 +399,7 @@ export class AddressSpace implements Disposable {
     this.#unobserve();
     this.#listeners = [];
     this.#view = null;
+    this.#mru.clear();
     this.#destroyed = true;
   }
 
@@ -342,6 +480,13 @@ export class AddressSpace implements Disposable {
         'ERR_MEMORY_BAD_ADDRESS',
         `address ${String(addr)} is not a safe integer address`,
       );
+    }
+  }
+
+  /** Sized accesses are 1, 2 or 4 bytes (read64/write64 for 8): a JS caller may pass anything. */
+  #checkSize(size: number): void {
+    if (size !== 1 && size !== 2 && size !== 4) {
+      throw new MemoryError('ERR_MEMORY_BAD_SIZE', `access size ${String(size)} is not 1, 2 or 4`);
     }
   }
 

@@ -25,8 +25,10 @@ export interface RamWindow {
  * Memory accessed with exact-width typed-array element loads and stores. A
  * vfio-sys MappedArea satisfies it. Memory may be far larger than one typed
  * array can span (a GPU BAR of 256 GiB), so it is seen through windows of
- * `windowBytes`; its own views are window 0. Views are read on every access
- * (never cached), because a mapping swaps them for empty arrays on unmap.
+ * `windowBytes`; its own views are window 0. A mapping swaps its views for
+ * empty arrays on unmap, so views are read again whenever an address space
+ * looks a range up; between lookups it keeps those of the range it last
+ * used (QEMU's mru_section) until the next topology change.
  */
 export interface RamDeviceMemory extends RamWindow {
   /** Bytes of memory. */
