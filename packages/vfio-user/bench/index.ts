@@ -55,6 +55,8 @@ async function main(): Promise<void> {
       } finally {
         dev.close();
       }
+      // The ceiling again after the round: the machine's load moves, and the best ceiling is the fair one.
+      ceiling.push(Number(execFileSync(pingpong, [String(ITERATIONS)], { encoding: 'utf8' })));
     }
     const top = best(ceiling);
     const rows: [string, number, number][] = [
@@ -62,7 +64,9 @@ async function main(): Promise<void> {
       ['C client -> our server', best(c), best(c) / top],
       ['our client -> our server', best(ours), best(ours) / top],
     ];
-    console.log(`P5: 4-byte REGION_READ, one request in flight, ${ITERATIONS} per run, best of ${ROUNDS}`);
+    console.log(
+      `P5: 4-byte REGION_READ, one request in flight, ${ITERATIONS} per run, best of ${ROUNDS} (the ceiling: best of ${ROUNDS * 2})`,
+    );
     for (const [what, rate, ratio] of rows)
       console.log(
         `  ${what.padEnd(32)} ${Math.round(rate).toString().padStart(8)} round trips/s  ${(ratio * 100).toFixed(0).padStart(4)}%`,

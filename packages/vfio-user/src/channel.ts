@@ -12,15 +12,16 @@
  * sendmsg with header, payload and fds together. The channel owns the socket
  * and every received fd until a message is taken from it.
  */
+
+import { SysError } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
 import {
-  libc,
   MSG_DONTWAIT,
   SocketReceiver,
   SocketSender,
-  SysError,
   setNonBlocking,
   setReceiveTimeout,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/libc';
 import {
   bodySize,
   checkHeaderFlags,
@@ -126,9 +127,10 @@ export class MessageChannel implements Disposable {
   wait(timeoutMs: number): boolean {
     if (this.#fd < 0 || this.#peerClosed) return true;
     if (this.#blockingWaits) {
-      const n = this.#read(this.#room(), 0);
+      const want = this.#room();
+      const n = this.#read(want, 0);
       if (n === -EAGAIN) return false; // SO_RCVTIMEO expired
-      if (n > 0) this.pump();
+      if (n === want) this.pump(); // the buffer filled up: more may be waiting (a short read means drained)
       return true;
     }
     let revents: number | undefined;
