@@ -116,6 +116,15 @@ describe('vfio-ts serve and vfio-user: devices', () => {
       expect(cli(['read', '--slow', dev, '0', '0x8']).stdout).toMatch(
         /^0x00010400 {2}\(slow path, .* BAR 0\)/,
       );
+      // The device lives in the server: a value written by one command is read by the next.
+      expect(cli(['write', dev, '0', '0x28', '0x12345678']).stdout).toMatch(
+        /^wrote 0x12345678 {2}\(fast path/,
+      );
+      expect(cli(['read', '--slow', dev, '0', '0x28']).stdout).toMatch(/^0x12345678 {2}\(slow path/);
+      expect(cli(['write', '--slow', dev, '0', '0x28', '0x9abcdef0']).stdout).toMatch(
+        /^wrote 0x9abcdef0 {2}\(slow path/,
+      );
+      expect(cli(['read', dev, '0', '0x28']).stdout).toMatch(/^0x9abcdef0 {2}\(fast path/);
       const traced = cli(['--trace', 'vfio_user_*', 'read', '--slow', dev, '0', '0x8']).stderr.split('\n');
       expect(traced[0]).toMatch(/^vfio_user_send_write {2}id 0x0 wrote 0x[0-9a-f]+$/);
       expect(traced).toContain('vfio_user_get_info  #regions 9 #irqs 5');
