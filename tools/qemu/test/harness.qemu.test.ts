@@ -68,13 +68,29 @@ describe('QEMU tier harness', () => {
 
   it('a guest that hangs is killed at the deadline and the error names the guest script', async () => {
     const err = await failure(
-      runQemu({ device: 'sim:nvme', firmware: 'seabios', guestScript: 'sleep 600', timeoutSeconds: 20 }),
+      runQemu({ device: 'sim:nvme', firmware: 'seabios', guestScript: 'sleep 600', timeoutSeconds: 30 }),
     );
     expect(err.code).toBe('ERR_QEMU_TIMEOUT');
     expect(err.part).toMatch(/^guest script/);
-    expect(err.message).toMatch(/within the run's 20 s; QEMU and the server were killed/);
+    expect(err.message).toMatch(/within the run's 30 s; QEMU and the server were killed/);
     expect(err.consoleLog).toMatch(/qemu-init: .*running the script/);
     expect(err.serverOutput).toMatch(/VERSION/);
+  });
+
+  it('a monitor callback that never returns is killed at the deadline and the error names it', async () => {
+    const started = Date.now();
+    const err = await failure(
+      runQemu({
+        device: 'sim:nvme',
+        firmware: 'none',
+        timeoutSeconds: 5,
+        monitor: () => new Promise<void>(() => {}),
+      }),
+    );
+    expect(err.code).toBe('ERR_QEMU_TIMEOUT');
+    expect(err.part).toBe('monitor callback');
+    expect(err.trace).toMatch(/^vfio_user_version /m);
+    expect(Date.now() - started).toBeLessThan(15_000);
   });
 
   it('a server that cannot start is ERR_QEMU_SERVER with its own message', async () => {
