@@ -6,7 +6,7 @@
  */
 
 import { errorReport } from '@vfio-ts/vfio-region';
-import { PCI_BASE_ADDRESS_0, PCI_COMMAND_IO, PCI_COMMAND_MEMORY } from '@vfio-ts/vfio-sys';
+import { PCI_BASE_ADDRESS_0, PCI_COMMAND_IO, PCI_COMMAND_MEMORY } from '@vfio-ts/vfio-sys/uapi';
 import type { PciBar } from './bars.js';
 import type { EmulatedConfig } from './config.js';
 import { VfioPciError } from './errors.js';

@@ -7,6 +7,7 @@
  */
 import { MemoryRegion } from '@vfio-ts/memory-core';
 import { errorReport, VfioRegion } from '@vfio-ts/vfio-region';
+import type { VfioDeviceIo } from '@vfio-ts/vfio-sys';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_PREFETCH,
@@ -15,8 +16,7 @@ import {
   PCI_ROM_ADDRESS,
   PCI_STD_NUM_BARS,
   VFIO_PCI_ROM_REGION_INDEX,
-  type VfioDeviceIo,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import type { EmulatedConfig } from './config.js';
 import type { BarKind, Quirk, QuirkHost, QuirkProbe } from './quirks/types.js';
 import type { TeardownSteps } from './teardown.js';

@@ -6,7 +6,7 @@
  * what it cannot take.
  */
 import type { VfioDeviceIo } from '@vfio-ts/vfio-sys';
-import { VFIO_PCI_CONFIG_REGION_INDEX } from '@vfio-ts/vfio-sys';
+import { VFIO_PCI_CONFIG_REGION_INDEX } from '@vfio-ts/vfio-sys/uapi';
 import { tracePciReadConfig, tracePciWriteConfig } from './trace.js';
 
 export class EmulatedConfig {

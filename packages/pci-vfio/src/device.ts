@@ -10,10 +10,10 @@
  */
 import { AddressSpace, MemoryRegion, UINT64_SPACE } from '@vfio-ts/memory-core';
 import { errorReport } from '@vfio-ts/vfio-region';
+import type { EventFd, VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
 import {
-  type EventFd,
   findPciCapability,
-  libc,
   PCI_BASE_ADDRESS_0,
   PCI_CAP_ID_MSI,
   PCI_CAP_MSIX_SIZEOF,
@@ -26,8 +26,7 @@ import {
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_INTX_IRQ_INDEX,
   VFIO_PCI_ROM_REGION_INDEX,
-  type VfioDeviceIo,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import { decodeBits, placeBars, writeBarAddresses } from './bar-placement.js';
 import {
   type BarTable,

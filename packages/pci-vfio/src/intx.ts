@@ -5,7 +5,8 @@
  * line after each interrupt (AUTOMASKED); `eoi()` unmasks it once the
  * driver has serviced the device.
  */
-import { EventFd, VFIO_PCI_INTX_IRQ_INDEX, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { EventFd, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { VFIO_PCI_INTX_IRQ_INDEX } from '@vfio-ts/vfio-sys/uapi';
 import { disableIrqIndex, setIrqEventfds, unmaskIrq } from './irq-set.js';
 import { traceIntxDisable, traceIntxEnable, traceIntxEoi } from './trace.js';
 

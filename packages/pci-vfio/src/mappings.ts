@@ -5,7 +5,7 @@
  */
 
 import type { AddressSpace } from '@vfio-ts/memory-core';
-import { PCI_BASE_ADDRESS_0, PCI_COMMAND, PCI_COMMAND_IO, PCI_COMMAND_MEMORY } from '@vfio-ts/vfio-sys';
+import { PCI_BASE_ADDRESS_0, PCI_COMMAND, PCI_COMMAND_IO, PCI_COMMAND_MEMORY } from '@vfio-ts/vfio-sys/uapi';
 import type { BarTable, PciBar } from './bars.js';
 import type { EmulatedConfig } from './config.js';
 import { isSubPageBar, subPageBarUpdateMapping } from './sub-page-bar.js';

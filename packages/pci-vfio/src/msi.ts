@@ -6,8 +6,8 @@
  * an eventfd this object owns. Message address and data go to vfio-pci, which
  * keeps them.
  */
+import { EventFd, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
 import {
-  EventFd,
   PCI_MSI_FLAGS,
   PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_ENABLE,
@@ -16,8 +16,7 @@ import {
   PCI_MSI_FLAGS_QSIZE,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
-  type VfioDeviceIo,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import type { EmulatedConfig } from './config.js';
 import { disableIrqIndex, setIrqEventfds } from './irq-set.js';
 import { traceMsiDisable, traceMsiEnable, traceMsiSetup } from './trace.js';

@@ -4,7 +4,7 @@
  * BARs, or don't align"). It holds for any backend, since a vfio-user server
  * or a broken device can report such a layout as easily as a real one.
  */
-import { PCI_MSIX_ENTRY_SIZE } from '@vfio-ts/vfio-sys';
+import { PCI_MSIX_ENTRY_SIZE } from '@vfio-ts/vfio-sys/uapi';
 import { VfioPciError } from './errors.js';
 
 export interface MsixExtent {

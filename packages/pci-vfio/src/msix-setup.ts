@@ -7,6 +7,7 @@
  * `msix-table` and `msix-pba` over the base BARs.
  */
 import { VfioRegion } from '@vfio-ts/vfio-region';
+import type { VfioDeviceIo } from '@vfio-ts/vfio-sys';
 import {
   findPciCapability,
   PCI_CAP_ID_MSIX,
@@ -25,8 +26,7 @@ import {
   VFIO_IRQ_INFO_NORESIZE,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_MSIX_IRQ_INDEX,
-  type VfioDeviceIo,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import type { BarTable, PciBar } from './bars.js';
 import type { EmulatedConfig } from './config.js';
 import { VfioPciError } from './errors.js';

@@ -12,7 +12,8 @@
  * pending interrupt on it, so nothing fired while masked is lost.
  */
 import { MemoryRegion } from '@vfio-ts/memory-core';
-import { EventFd, PCI_MSIX_ENTRY_SIZE, VFIO_PCI_MSIX_IRQ_INDEX, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { EventFd, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { PCI_MSIX_ENTRY_SIZE, VFIO_PCI_MSIX_IRQ_INDEX } from '@vfio-ts/vfio-sys/uapi';
 import { disableIrqIndex, setIrqEventfds } from './irq-set.js';
 import {
   traceMsixDisable,

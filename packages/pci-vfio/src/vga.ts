@@ -7,7 +7,8 @@
  */
 import { type AddressSpace, MemoryRegion } from '@vfio-ts/memory-core';
 import { VfioRegion } from '@vfio-ts/vfio-region';
-import { VFIO_PCI_VGA_REGION_INDEX, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import type { VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { VFIO_PCI_VGA_REGION_INDEX } from '@vfio-ts/vfio-sys/uapi';
 import { VfioPciError } from './errors.js';
 import type { PciSpaces } from './mappings.js';
 import type { Quirk, QuirkHost } from './quirks/types.js';

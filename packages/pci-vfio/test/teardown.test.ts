@@ -2,12 +2,8 @@
 // so does the rollback of a realize that failed part-way.
 import { openSimDevice, type SimDevice } from '@vfio-ts/plugin-host';
 import { resourceCounts, settle } from '@vfio-ts/test-support';
-import {
-  SysError,
-  VFIO_PCI_INTX_IRQ_INDEX,
-  VFIO_PCI_MSIX_IRQ_INDEX,
-  type VfioDeviceIo,
-} from '@vfio-ts/vfio-sys';
+import { SysError, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX } from '@vfio-ts/vfio-sys/uapi';
 import { describe, expect, it } from 'vitest';
 import { VfioPciDevice, VfioPciError, VfioPciTeardownError } from '../src/index.js';
 

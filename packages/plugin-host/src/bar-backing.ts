@@ -5,7 +5,8 @@
  * register tree, which is what slow-path accesses dispatch through.
  */
 import { AddressSpace, MemoryRegion, type RamDeviceMemory } from '@vfio-ts/memory-core';
-import { libc, MappedArea } from '@vfio-ts/vfio-sys';
+import { MappedArea } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
 import type { BarLayout } from './config-space.js';
 import { ModelError } from './errors.js';
 

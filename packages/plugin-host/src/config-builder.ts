@@ -24,7 +24,7 @@ import {
   PCI_STATUS_CAP_LIST,
   PCI_SUBSYSTEM_ID,
   PCI_SUBSYSTEM_VENDOR_ID,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import { type BarLayout, barTypeBits } from './config-space.js';
 import { ModelError } from './errors.js';
 

@@ -23,7 +23,7 @@ import {
   PCI_STATUS,
   type PciCapability,
   pciCapabilities,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import { ModelError } from './errors.js';
 
 export type BarKind = 'mem32' | 'mem64' | 'io';

@@ -9,6 +9,11 @@
 import {
   type EventFd,
   SysError,
+  VfioArgumentError,
+  type VfioIrqInfo,
+  type VfioIrqSet,
+} from '@vfio-ts/vfio-sys';
+import {
   VFIO_IRQ_INFO_AUTOMASKED,
   VFIO_IRQ_INFO_EVENTFD,
   VFIO_IRQ_INFO_MASKABLE,
@@ -19,10 +24,7 @@ import {
   VFIO_PCI_MSIX_IRQ_INDEX,
   VFIO_PCI_NUM_IRQS,
   VFIO_PCI_REQ_IRQ_INDEX,
-  VfioArgumentError,
-  type VfioIrqInfo,
-  type VfioIrqSet,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import { quote } from './errors.js';
 
 const EINVAL = 22;

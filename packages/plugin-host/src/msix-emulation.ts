@@ -13,7 +13,7 @@ import {
   PCI_MSIX_FLAGS_QSIZE,
   PCI_MSIX_PBA,
   PCI_MSIX_TABLE,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import { alignUp, type BarBacking } from './bar-backing.js';
 import type { ConfigSpace } from './config-space.js';
 import { ModelError } from './errors.js';

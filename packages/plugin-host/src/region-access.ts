@@ -6,19 +6,16 @@
  */
 
 import type { AddressSpace } from '@vfio-ts/memory-core';
+import { type AccessSize, SysError, VfioArgumentError, type VfioRegionInfo } from '@vfio-ts/vfio-sys';
 import {
-  type AccessSize,
   PCI_COMMAND_IO,
   PCI_COMMAND_MEMORY,
-  SysError,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_ROM_REGION_INDEX,
   VFIO_PCI_VGA_REGION_INDEX,
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
-  VfioArgumentError,
-  type VfioRegionInfo,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import type { BarBacking } from './bar-backing.js';
 import { quote } from './errors.js';
 import { type MsixLayout, touchesMsixTable } from './msix-emulation.js';

@@ -4,9 +4,8 @@
  * capability the chosen reporting mode gives (MSIX_MAPPABLE, none, or
  * SPARSE_MMAP areas around the table).
  */
+import { type RegionCapability, SysError, type VfioRegionInfo } from '@vfio-ts/vfio-sys';
 import {
-  type RegionCapability,
-  SysError,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_NUM_REGIONS,
   VFIO_PCI_ROM_REGION_INDEX,
@@ -15,9 +14,8 @@ import {
   VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
-  type VfioRegionInfo,
   vfioPciIndexToOffset,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import type { BarBacking } from './bar-backing.js';
 import type { MsixMode } from './model.js';
 import { type MsixLayout, msixSparseAreas } from './msix-emulation.js';

@@ -4,13 +4,8 @@
  * page-aligned offset and a size inside the (page-rounded) BAR, and with
  * SPARSE_MMAP reported, a range inside one area (never over the MSI-X table).
  */
-import {
-  type MmapProtection,
-  VFIO_REGION_INFO_FLAG_MMAP,
-  VFIO_REGION_INFO_FLAG_WRITE,
-  VfioArgumentError,
-  type VfioRegionInfo,
-} from '@vfio-ts/vfio-sys';
+import { type MmapProtection, VfioArgumentError, type VfioRegionInfo } from '@vfio-ts/vfio-sys';
+import { VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_WRITE } from '@vfio-ts/vfio-sys/uapi';
 import { alignUp, type BarBacking } from './bar-backing.js';
 import { quote } from './errors.js';
 import { accessFailure } from './region-access.js';

@@ -11,6 +11,15 @@ import {
   checkAccessSize,
   MappedArea,
   type MmapProtection,
+  VfioArgumentError,
+  VfioClosedError,
+  type VfioDeviceInfo,
+  type VfioDeviceIo,
+  type VfioIrqInfo,
+  type VfioIrqSet,
+  type VfioRegionInfo,
+} from '@vfio-ts/vfio-sys';
+import {
   PCI_CAP_ID_EXP,
   PCI_CAP_ID_MSI,
   PCI_COMMAND,
@@ -22,14 +31,7 @@ import {
   VFIO_DEVICE_FLAGS_RESET,
   VFIO_PCI_NUM_IRQS,
   VFIO_PCI_NUM_REGIONS,
-  VfioArgumentError,
-  VfioClosedError,
-  type VfioDeviceInfo,
-  type VfioDeviceIo,
-  type VfioIrqInfo,
-  type VfioIrqSet,
-  type VfioRegionInfo,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import { type BarBacking, backBar, releaseBar, zeroBarMemory } from './bar-backing.js';
 import { ConfigSpace } from './config-space.js';
 import { ModelError, quote } from './errors.js';

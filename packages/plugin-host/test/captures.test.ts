@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { regionIndexName } from '@vfio-ts/vfio-sys';
+import { regionIndexName } from '@vfio-ts/vfio-sys/uapi';
 import { describe, expect, it } from 'vitest';
 import { bytesFromHex } from '../src/builtins/registers.js';
 import { deviceCaptures, openSimDevice } from '../src/index.js';

@@ -1,5 +1,6 @@
 import { resourceCounts, settle } from '@vfio-ts/test-support';
-import { EventFd, libc } from '@vfio-ts/vfio-sys';
+import { EventFd } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
 import { describe, expect, it } from 'vitest';
 import { openSimDevice } from '../src/index.js';
 

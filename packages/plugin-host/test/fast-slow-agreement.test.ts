@@ -8,7 +8,8 @@
  * touching this file.
  */
 import type { MemoryRegion } from '@vfio-ts/memory-core';
-import { type MappedArea, VFIO_DEVICE_FLAGS_RESET, VFIO_REGION_INFO_FLAG_MMAP } from '@vfio-ts/vfio-sys';
+import type { MappedArea } from '@vfio-ts/vfio-sys';
+import { VFIO_DEVICE_FLAGS_RESET, VFIO_REGION_INFO_FLAG_MMAP } from '@vfio-ts/vfio-sys/uapi';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { builtinModels, SimDevice } from '../src/index.js';

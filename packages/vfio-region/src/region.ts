@@ -6,16 +6,13 @@
  * VfioDeviceIo: kernel, in-process model or vfio-user.
  */
 import { type AccessValue, MemoryRegion, type RegionOps } from '@vfio-ts/memory-core';
+import { type MappedArea, type SparseMmapArea, SysError, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
 import {
-  libc,
-  type MappedArea,
-  type SparseMmapArea,
-  SysError,
   VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
-  type VfioDeviceIo,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import { VfioRegionError } from './errors.js';
 import { errorReport } from './report.js';
 import {
@@ -277,20 +274,35 @@ export class VfioRegion {
 
   /** vfio_region_read: one slow-path access; a failure is reported and reads all ones. */
   read(offset: number, size: number): AccessValue {
-    let value: AccessValue;
+    // The slow path's hot loop: no allocation, closure or bigint for 1-4 bytes, the trace only when listened to.
+    if (size === 8) return this.#read64(offset);
+    let value: number;
     try {
-      value =
-        size === 8
-          ? this.device.regionRead64(this.index, offset)
-          : this.device.regionRead(this.index, offset, size as 1 | 2 | 4);
+      value = this.device.regionRead(this.index, offset, size as 1 | 2 | 4);
     } catch (err) {
-      errorReport(
-        `vfio_region_read(${this.deviceName}:region${this.index}+0x${offset.toString(16)}, ${size}) failed: ${(err as Error).message}`,
-      );
-      return size === 8 ? 0xffff_ffff_ffff_ffffn : ALL_ONES[size]!;
+      this.#readFailed(offset, size, err);
+      return ALL_ONES[size] ?? 0xffffffff;
     }
-    traceRegionRead.emit(this.deviceName, this.index, offset, size, value);
+    if (traceRegionRead.enabled) traceRegionRead.emit(this.deviceName, this.index, offset, size, value);
     return value;
+  }
+
+  #read64(offset: number): bigint {
+    let value: bigint;
+    try {
+      value = this.device.regionRead64(this.index, offset);
+    } catch (err) {
+      this.#readFailed(offset, 8, err);
+      return 0xffff_ffff_ffff_ffffn;
+    }
+    if (traceRegionRead.enabled) traceRegionRead.emit(this.deviceName, this.index, offset, 8, value);
+    return value;
+  }
+
+  #readFailed(offset: number, size: number, err: unknown): void {
+    errorReport(
+      `vfio_region_read(${this.deviceName}:region${this.index}+0x${offset.toString(16)}, ${size}) failed: ${(err as Error).message}`,
+    );
   }
 
   /** vfio_region_write: one slow-path access; a failure is reported. */
@@ -304,7 +316,7 @@ export class VfioRegion {
       );
       return;
     }
-    traceRegionWrite.emit(this.deviceName, this.index, offset, value, size);
+    if (traceRegionWrite.enabled) traceRegionWrite.emit(this.deviceName, this.index, offset, value, size);
   }
 
   #slowPathOps(): RegionOps {

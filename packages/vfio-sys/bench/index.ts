@@ -8,7 +8,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { libc, MappedArea } from '../src/index.js';
+import { MappedArea } from '../src/index.js';
+import * as libc from '../src/libc-index.js';
 
 const OFFSET = 0x40;
 const PREADS = 300_000;

@@ -1,3 +1,12 @@
+/**
+ * `@vfio-ts/vfio-sys`: the safe API. Owned resources (the kernel backend's
+ * container, group, cdev, iommufd and device objects, `MappedArea`, `EventFd`),
+ * the device seam, typed errors and sysfs discovery. The raw layers are
+ * behind subpaths: `@vfio-ts/vfio-sys/uapi` (kernel UAPI one to one: constants,
+ * ioctl numbers, struct codecs, the PCI vocabulary) and `@vfio-ts/vfio-sys/libc`
+ * (bare fds and addresses), the way rust-vmm keeps vfio-bindings apart from
+ * vfio-ioctls.
+ */
 export { checkAccessSize } from './access-size.js';
 export type {
   AccessSize,
@@ -35,44 +44,9 @@ export type { OpenedKernelDevice, OpenKernelDeviceOptions } from './kernel/open.
 export { openKernelDevice, openKernelDeviceWithParts } from './kernel/open.js';
 export type { IommuInterfaceChoice, OpenedVfioDevice, OpenVfioDeviceOptions } from './kernel/open-vfio.js';
 export { IOMMU_INTERFACE_CHOICES, openVfioDevice } from './kernel/open-vfio.js';
-export * as libc from './libc.js';
+export { hostPageSize } from './libc.js';
 export type { MappedWindow } from './mapped-area.js';
 export { MAPPED_WINDOW_BYTES, MappedArea, pendingUnmaps } from './mapped-area.js';
-export {
-  AF_UNIX,
-  acceptConnection,
-  bindUnix,
-  connectUnix,
-  listenSocket,
-  MSG_CMSG_CLOEXEC,
-  MSG_DONTWAIT,
-  peerCredentials,
-  recvWithFds,
-  SOCK_NONBLOCK,
-  SOCK_SEQPACKET,
-  SOCK_STREAM,
-  SocketReceiver,
-  SocketSender,
-  sendTry,
-  sendWithFds,
-  setNonBlocking,
-  setReceiveTimeout,
-  socketPair,
-  UNIX_PATH_MAX,
-  unixSocket,
-} from './sockets.js';
 export * from './sysfs/discovery.js';
 export type { VfioInterfaceOptions, VfioInterfaces } from './sysfs/vfio-dev.js';
 export { vfioCdevName, vfioInterfaces } from './sysfs/vfio-dev.js';
-export * from './uapi/codecs.js';
-export * from './uapi/constants.js';
-export * from './uapi/ioctls.js';
-export * from './uapi/iommufd.js';
-export type { PciCapability, PciExtCapability } from './uapi/pci-capabilities.js';
-export {
-  findPciCapability,
-  findPciExtCapability,
-  pciCapabilities,
-  pciExtCapabilities,
-} from './uapi/pci-capabilities.js';
-export * from './uapi/pci-regs.js';

@@ -1,15 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { EventFd, VfioDecodeError } from '../src/index.js';
 import {
   decodeHotResetInfo,
   decodeIommuType1Info,
   decodeRegionCapability,
   decodeRegionInfo,
-  EventFd,
   encodeIrqSet,
-  VfioDecodeError,
   walkCapabilityChain,
-} from '../src/index.js';
+} from '../src/uapi/index.js';
 
 /** A vfio_region_info reply as the kernel writes it, with capabilities appended. */
 function regionInfo(opts: {

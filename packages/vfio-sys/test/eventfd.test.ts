@@ -1,7 +1,8 @@
 import { resourceCounts } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
-import { EventFd, recvWithFds, SOCK_SEQPACKET, sendWithFds, socketPair } from '../src/index.js';
+import { EventFd } from '../src/index.js';
 import { sysClose } from '../src/libc.js';
+import { recvWithFds, SOCK_SEQPACKET, sendWithFds, socketPair } from '../src/libc-index.js';
 
 const openFds = () => resourceCounts().fds;
 

@@ -6,6 +6,8 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeSystem, tempDir } from '@vfio-ts/test-support';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Iommufd, openVfioDevice, SysError, VfioCdev, vfioCdevPath, vfioInterfaces } from '../src/index.js';
+import { type DmaBackend, DmaSpace } from '../src/kernel/dma.js';
 import {
   decodeHwInfo,
   decodeIovaRangeArray,
@@ -14,14 +16,7 @@ import {
   encodeIoasUnmap,
   IOMMU_IOAS_MAP_FIXED_IOVA,
   IOMMU_IOAS_MAP_READABLE,
-  Iommufd,
-  openVfioDevice,
-  SysError,
-  VfioCdev,
-  vfioCdevPath,
-  vfioInterfaces,
-} from '../src/index.js';
-import { type DmaBackend, DmaSpace } from '../src/kernel/dma.js';
+} from '../src/uapi/index.js';
 
 const fdCount = () => readdirSync('/proc/self/fd').length;
 const BDF = '0000:00:07.0';
@@ -79,11 +74,18 @@ describe('interfaces and the automatic choice (fake sysfs and /dev)', () => {
     dev = tempDir('fake-dev-');
   });
   afterEach(() => dev[Symbol.dispose]());
-  const withCdev = () => mkdirSync(join(sys.devicePath(BDF), 'vfio-dev', 'vfio3'), { recursive: true });
+  const vfioDev = () => join(sys.devicePath(BDF), 'vfio-dev', 'vfio3');
+  const withCdev = () => {
+    mkdirSync(vfioDev(), { recursive: true });
+    writeFileSync(join(vfioDev(), 'dev'), '244:3\n');
+  };
   const opts = () => ({ sysfsRoot: sys.sysfsRoot, devRoot: dev.dir });
 
   it('reports the group, the cdev from vfio-dev/vfioN and whether /dev/iommu exists', () => {
     expect(vfioInterfaces(BDF, opts())).toEqual({ group: 7, cdev: null, iommufd: false });
+    // Linux 6.1 already has vfio-dev/vfioN, but no char device behind it.
+    mkdirSync(vfioDev(), { recursive: true });
+    expect(vfioInterfaces(BDF, opts()).cdev).toBeNull();
     withCdev();
     writeFileSync(join(dev.dir, 'iommu'), '');
     expect(vfioInterfaces(BDF, opts())).toEqual({ group: 7, cdev: 'vfio3', iommufd: true });
@@ -94,7 +96,9 @@ describe('interfaces and the automatic choice (fake sysfs and /dev)', () => {
     expect(() => openVfioDevice(BDF, { ...opts(), interface: 'cdev' })).toThrow(
       expect.objectContaining({
         code: 'ERR_VFIO_NO_CDEV',
-        message: expect.stringMatching(/through the cdev interface .*forced.*vfio-dev lists no vfioN.*group/),
+        message: expect.stringMatching(
+          /through the cdev interface .*forced.*vfio-dev lists no vfioN with a char device.*group/,
+        ),
       }),
     );
   });

@@ -5,7 +5,8 @@
  * call that reaches the kernel fails with ENOTTY from the region-info ioctl).
  */
 import { describe, expect, it } from 'vitest';
-import { KernelVfioDevice, libc } from '../src/index.js';
+import { KernelVfioDevice } from '../src/index.js';
+import * as libc from '../src/libc-index.js';
 
 function withDevice(fn: (dev: KernelVfioDevice) => void): void {
   const dev = new KernelVfioDevice(libc.sysMemfdCreate('vfio-sys-kernel-sizes'), 'memfd-as-device');

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import * as sys from '../src/index.js';
+import * as sys from '../src/uapi/index.js';
 import * as uapi from '../src/uapi/index.js';
 
 const CACHE = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', '.cache', 'linux-libc-dev');

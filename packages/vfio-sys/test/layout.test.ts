@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import * as sys from '../src/index.js';
+import * as sys from '../src/uapi/index.js';
 
 const HEADER = '/usr/include/linux/vfio.h';
 const PCI_HEADER = '/usr/include/linux/pci_regs.h';

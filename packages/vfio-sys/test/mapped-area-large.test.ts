@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { resourceCounts, settle } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
-import { libc, MappedArea, pendingUnmaps } from '../src/index.js';
+import { MappedArea, pendingUnmaps } from '../src/index.js';
+import * as libc from '../src/libc-index.js';
 import { MAPPED_WINDOW_BYTES } from '../src/mapped-area.js';
 
 const RW = { read: true, write: true };

@@ -1,7 +1,8 @@
 /** libc calls and MappedArea on real memfds: coherence, exact widths, safe unmap, no leaks. */
 import { resourceCounts, settle } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
-import { libc, MappedArea, pendingUnmaps, SysError } from '../src/index.js';
+import { MappedArea, pendingUnmaps, SysError } from '../src/index.js';
+import * as libc from '../src/libc-index.js';
 
 const RW = { read: true, write: true };
 

@@ -14,7 +14,7 @@ import {
   PCI_STATUS_CAP_LIST,
   pciCapabilities,
   pciExtCapabilities,
-} from '../src/index.js';
+} from '../src/uapi/index.js';
 
 /** A config space with the capability list bit and entries at the given offsets (id, next). */
 function configWith(entries: [offset: number, id: number, next: number][], first: number): Uint8Array {

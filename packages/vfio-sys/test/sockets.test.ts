@@ -1,6 +1,7 @@
 import { resourceCounts } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
-import { libc, recvWithFds, SOCK_SEQPACKET, sendWithFds, socketPair } from '../src/index.js';
+import * as libc from '../src/libc-index.js';
+import { recvWithFds, SOCK_SEQPACKET, sendWithFds, socketPair } from '../src/libc-index.js';
 
 const openFds = () => resourceCounts().fds;
 

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resourceCounts } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
+import * as libc from '../src/libc-index.js';
 import {
   acceptConnection,
   bindUnix,
   connectUnix,
-  libc,
   listenSocket,
   MSG_DONTWAIT,
   peerCredentials,
@@ -19,7 +19,7 @@ import {
   setReceiveTimeout,
   socketPair,
   unixSocket,
-} from '../src/index.js';
+} from '../src/libc-index.js';
 
 const openFds = () => resourceCounts().fds;
 

@@ -7,24 +7,14 @@
  * caller registered with `dmaMap`. Error replies become SysErrors with the
  * server's errno, as the kernel's failures are.
  */
+
 import {
   type AccessSize,
-  connectUnix,
   type EventFd,
-  libc,
   MappedArea,
   type MmapProtection,
   type RegionCapability,
   SysError,
-  setNonBlocking,
-  unixSocket,
-  VFIO_IRQ_SET_ACTION_MASK,
-  VFIO_IRQ_SET_ACTION_TRIGGER,
-  VFIO_IRQ_SET_ACTION_UNMASK,
-  VFIO_IRQ_SET_DATA_BOOL,
-  VFIO_IRQ_SET_DATA_EVENTFD,
-  VFIO_IRQ_SET_DATA_NONE,
-  VFIO_REGION_INFO_FLAG_MMAP,
   VfioArgumentError,
   VfioClosedError,
   type VfioDeviceInfo,
@@ -33,6 +23,17 @@ import {
   type VfioIrqSet,
   type VfioRegionInfo,
 } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
+import { connectUnix, setNonBlocking, unixSocket } from '@vfio-ts/vfio-sys/libc';
+import {
+  VFIO_IRQ_SET_ACTION_MASK,
+  VFIO_IRQ_SET_ACTION_TRIGGER,
+  VFIO_IRQ_SET_ACTION_UNMASK,
+  VFIO_IRQ_SET_DATA_BOOL,
+  VFIO_IRQ_SET_DATA_EVENTFD,
+  VFIO_IRQ_SET_DATA_NONE,
+  VFIO_REGION_INFO_FLAG_MMAP,
+} from '@vfio-ts/vfio-sys/uapi';
 import { parseCapabilities, type VfioUserCapabilities } from './capabilities.js';
 import { closeQuietly, type IncomingMessage, MessageChannel } from './channel.js';
 import { command, decodeBody, errorReply, isReply, reply, type VfioUserBody } from './codec.js';

@@ -3,12 +3,12 @@
  * layout of the kernel's (offsets relative to the vfio_region_info struct),
  * so decoding reuses vfio-sys's bounded chain walker; encoding is ours.
  */
+import type { RegionCapability } from '@vfio-ts/vfio-sys';
 import {
   decodeRegionCapability,
-  type RegionCapability,
   VFIO_REGION_INFO_FLAG_CAPS,
   walkCapabilityChain,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import type { VfioUserBody } from './codec.js';
 
 const REGION_INFO_SIZE = 32;

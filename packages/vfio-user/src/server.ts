@@ -7,7 +7,8 @@
  * client leaves, its DMA maps are unmapped and its eventfds dropped from the
  * device; the device itself, and its state, stay.
  */
-import { acceptConnection, peerCredentials, type VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import type { VfioDeviceIo } from '@vfio-ts/vfio-sys';
+import { acceptConnection, peerCredentials } from '@vfio-ts/vfio-sys/libc';
 import { closeQuietly, MessageChannel } from './channel.js';
 import { VfioUserProtocolError } from './errors.js';
 import { type PollHandle, pollReadable } from './poll.js';

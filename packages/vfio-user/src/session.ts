@@ -6,21 +6,19 @@
  * through DMA_READ/DMA_WRITE requests sent while the current request waits.
  */
 import type { DmaHost } from '@vfio-ts/plugin-host';
+import { EventFd, SysError, type VfioDeviceIo, VfioError, type VfioIrqSet } from '@vfio-ts/vfio-sys';
 import {
-  EventFd,
-  SysError,
   VFIO_IRQ_SET_ACTION_MASK,
   VFIO_IRQ_SET_ACTION_TRIGGER,
   VFIO_IRQ_SET_ACTION_UNMASK,
   VFIO_IRQ_SET_DATA_BOOL,
   VFIO_IRQ_SET_DATA_EVENTFD,
   VFIO_IRQ_SET_DATA_NONE,
+  VFIO_PCI_MSI_IRQ_INDEX,
+  VFIO_PCI_MSIX_IRQ_INDEX,
   VFIO_REGION_INFO_FLAG_CAPS,
   VFIO_REGION_INFO_FLAG_MMAP,
-  type VfioDeviceIo,
-  VfioError,
-  type VfioIrqSet,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import { parseCapabilities, type VfioUserCapabilities } from './capabilities.js';
 import { closeQuietly, type IncomingMessage, type MessageChannel } from './channel.js';
 import {
@@ -107,6 +105,9 @@ export class ServerSession {
   readonly #inbox: IncomingMessage[] = [];
   /** IRQ indexes the client attached eventfds to: disabled again when it leaves. */
   readonly #irqIndexes = new Set<number>();
+  /** The client's MSI/MSI-X eventfds by index (ours: the device holds its own dups), and how many vectors the device has enabled. */
+  readonly #vectors = new Map<number, (EventFd | null)[]>();
+  readonly #enabledVectors = new Map<number, number>();
   #client: VfioUserCapabilities | null = null;
   #numRegions: number | undefined;
   #nextId = 1;
@@ -196,6 +197,7 @@ export class ServerSession {
       }
     }
     this.#irqIndexes.clear();
+    for (const index of [...this.#vectors.keys()]) this.#dropVectors(index);
     for (const m of this.#inbox) for (const fd of m.fds) closeQuietly(fd);
     this.#inbox.length = 0;
     const dmaMaps = this.#dma.removeAll();
@@ -401,7 +403,10 @@ export class ServerSession {
     if (dataType === VFIO_IRQ_SET_DATA_NONE) {
       if (b.data.byteLength !== 0 || fds.length !== 0) fail(EINVAL, 'SET_IRQS DATA_NONE carries data or fds');
       this.#device.setIrqs({ ...base, data: { type: 'none' } });
-      if (b.count === 0 && action === 'trigger') this.#irqIndexes.delete(b.index);
+      if (b.count === 0 && action === 'trigger') {
+        this.#irqIndexes.delete(b.index);
+        this.#dropVectors(b.index);
+      }
       return { body: { kind: 'empty' } };
     }
     if (dataType === VFIO_IRQ_SET_DATA_BOOL) {
@@ -413,8 +418,16 @@ export class ServerSession {
     if (b.data.byteLength !== 0) fail(EINVAL, 'SET_IRQS DATA_EVENTFD passes fds as SCM_RIGHTS, not as data');
     if (fds.length !== 0 && fds.length !== b.count)
       fail(EINVAL, `SET_IRQS with ${fds.length} fds for ${b.count} vectors (all or none)`);
-    // The device takes its own dup of each eventfd; ours are closed once the call returns.
     const eventfds = fds.splice(0).map((fd) => EventFd.adopt(fd));
+    if (
+      action === 'trigger' &&
+      b.count > 0 &&
+      (b.index === VFIO_PCI_MSI_IRQ_INDEX || b.index === VFIO_PCI_MSIX_IRQ_INDEX)
+    ) {
+      this.#setVectors(b.index, b.start, b.count, eventfds);
+      return { body: { kind: 'empty' } };
+    }
+    // The device takes its own dup of each eventfd; ours are closed once the call returns.
     try {
       const request: VfioIrqSet = {
         ...base,
@@ -426,6 +439,51 @@ export class ServerSession {
     }
     if (action === 'trigger' && eventfds.length > 0) this.#irqIndexes.add(b.index);
     return { body: { kind: 'empty' } };
+  }
+
+  /**
+   * MSI/MSI-X eventfds. A vfio-user client sets them in pieces (QEMU sends
+   * runs of attached and of detached vectors, at most max_msg_fds each),
+   * while the device, like Linux vfio-pci, sizes MSI/MSI-X when it enables
+   * them: so the server keeps the client's vector table and gives the device
+   * the whole table each time, disabling and enabling again to grow it (what
+   * QEMU does with the kernel). Takes ownership of `eventfds`.
+   */
+  #setVectors(index: number, start: number, count: number, eventfds: EventFd[]): void {
+    const old = this.#vectors.get(index) ?? [];
+    const table: (EventFd | null)[] = Array.from(
+      { length: Math.max(old.length, start + count) },
+      (_, i) => old[i] ?? null,
+    );
+    for (let i = 0; i < count; i++) table[start + i] = eventfds[i] ?? null;
+    const enabled = this.#enabledVectors.get(index) ?? 0;
+    try {
+      if (enabled > 0 && table.length > enabled) {
+        this.#device.setIrqs({ index, action: 'trigger', start: 0, count: 0, data: { type: 'none' } });
+        this.#enabledVectors.set(index, 0);
+      }
+      this.#device.setIrqs({
+        index,
+        action: 'trigger',
+        start: 0,
+        count: table.length,
+        data: { type: 'eventfd', eventfds: table },
+      });
+    } catch (err) {
+      for (const e of eventfds) e.close();
+      throw err;
+    }
+    for (let i = start; i < start + count && i < old.length; i++)
+      if (old[i] && old[i] !== table[i]) old[i]!.close();
+    this.#vectors.set(index, table);
+    this.#enabledVectors.set(index, table.length);
+    this.#irqIndexes.add(index);
+  }
+
+  #dropVectors(index: number): void {
+    for (const e of this.#vectors.get(index) ?? []) e?.close();
+    this.#vectors.delete(index);
+    this.#enabledVectors.delete(index);
   }
 
   #access(b: Extract<VfioUserBody, { kind: 'region-rw' }>): { offset: number; count: number } {

@@ -7,15 +7,9 @@
  */
 import { chmodSync, lstatSync, mkdtempSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import {
-  bindUnix,
-  connectUnix,
-  libc,
-  listenSocket,
-  SysError,
-  UNIX_PATH_MAX,
-  unixSocket,
-} from '@vfio-ts/vfio-sys';
+import { SysError } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
+import { bindUnix, connectUnix, listenSocket, UNIX_PATH_MAX, unixSocket } from '@vfio-ts/vfio-sys/libc';
 import { VfioUserSocketPathError } from './errors.js';
 
 export interface ListeningSocket extends Disposable {

@@ -5,7 +5,8 @@
  * one recvmsg when the buffer has room, and hands over the second's fd with
  * them. The fd was sent with DMA_MAP and must be received with DMA_MAP.
  */
-import { libc, setNonBlocking, socketPair } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
+import { setNonBlocking, socketPair } from '@vfio-ts/vfio-sys/libc';
 import { describe, expect, it } from 'vitest';
 import { MessageChannel } from '../src/channel.js';
 import { command } from '../src/codec.js';

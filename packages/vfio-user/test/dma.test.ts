@@ -4,7 +4,8 @@
  * DMA_READ/DMA_WRITE, which our client answers while its request waits).
  */
 import { join } from 'node:path';
-import { libc, MappedArea, SysError } from '@vfio-ts/vfio-sys';
+import { MappedArea, SysError } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVfioUserDevice, type VfioUserDevice } from '../src/index.js';
 import { type ServerProcess, startServer, tempDir } from './helpers.js';

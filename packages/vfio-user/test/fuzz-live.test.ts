@@ -10,7 +10,8 @@
 import { join } from 'node:path';
 import { openSimDevice } from '@vfio-ts/plugin-host';
 import { resourceCounts, settle } from '@vfio-ts/test-support';
-import { EventFd, libc } from '@vfio-ts/vfio-sys';
+import { EventFd } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { command, encodeMessage, type VfioUserBody } from '../src/codec.js';

@@ -1,7 +1,7 @@
 /** Test helpers: a vfio-user server in a child process, and temp socket paths. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { connectUnix, setNonBlocking, unixSocket } from '@vfio-ts/vfio-sys';
+import { connectUnix, setNonBlocking, unixSocket } from '@vfio-ts/vfio-sys/libc';
 import { type IncomingMessage, MessageChannel } from '../src/channel.js';
 import { command, decodeBody, type VfioUserBody, type VfioUserMessage } from '../src/codec.js';
 

@@ -3,7 +3,7 @@
  * MappedArea (16 MiB): the server reaches the whole map, across windows.
  */
 import { join } from 'node:path';
-import { libc } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVfioUserDevice, type VfioUserDevice } from '../src/index.js';
 import { type ServerProcess, startServer, tempDir } from './helpers.js';

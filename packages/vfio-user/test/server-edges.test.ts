@@ -6,7 +6,9 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSimDevice } from '@vfio-ts/plugin-host';
 import { resourceCounts, settle } from '@vfio-ts/test-support';
-import { bindUnix, EventFd, libc, listenSocket, unixSocket } from '@vfio-ts/vfio-sys';
+import { EventFd } from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
+import { bindUnix, listenSocket, unixSocket } from '@vfio-ts/vfio-sys/libc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { command, encodeMessage } from '../src/codec.js';
 import { VfioUserServer } from '../src/index.js';
@@ -330,5 +332,32 @@ describe('the socket path', () => {
     listenSocket(live);
     expect(() => VfioUserServer.listen(device, livePath)).toThrow(/in use/);
     libc.sysClose(live);
+  });
+});
+
+describe('the limits the server advertises are enforced', () => {
+  it('max_dma_maps (ENOSPC) and max_data_xfer_size (E2BIG)', async () => {
+    using tmp = tempDir();
+    using device = openSimDevice('sim:nvme');
+    using server = VfioUserServer.listen(device, join(tmp.dir, 'limits.sock'), {
+      maxDmaMaps: 2,
+      maxDataXferSize: 512,
+    });
+    using p = new RawPeer(server.socketPath);
+    const v = await p.ask(versionRequest(1));
+    expect(JSON.parse((v.body as { capabilities: string }).capabilities).capabilities).toMatchObject({
+      max_dma_maps: 2,
+      max_data_xfer_size: 512,
+    });
+    const map = (id: number, addr: bigint) =>
+      command(id, 2, { kind: 'dma-map', argsz: 32, flags: 3, offset: 0n, addr, size: 0x1000n });
+    expect((await p.ask(map(2, 0x1000n))).errno).toBe(0);
+    expect((await p.ask(map(3, 0x2000n))).errno).toBe(0);
+    expect((await p.ask(map(4, 0x3000n))).errno).toBe(28); // ENOSPC
+    expect((await p.ask(readReq(5, 7, 0, 512))).errno).toBe(0);
+    expect((await p.ask(readReq(6, 7, 0, 513))).errno).toBe(7); // E2BIG
+    // A message larger than the limit allows is not answered: the connection is closed.
+    p.send(encodeMessage(writeReq(7, 7, 0, new Uint8Array(1024))));
+    expect(await p.next()).toBe('closed');
   });
 });

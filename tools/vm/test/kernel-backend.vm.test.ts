@@ -6,11 +6,13 @@ import {
   EventFd,
   iommuGroupOf,
   type KernelVfioDevice,
-  libc,
   type MappedArea,
-  openKernelDevice,
-  openKernelDeviceWithParts,
   SysError,
+  VfioContainer,
+  VfioGroup,
+} from '@vfio-ts/vfio-sys';
+import * as libc from '@vfio-ts/vfio-sys/libc';
+import {
   VFIO_API_VERSION,
   VFIO_CHECK_EXTENSION,
   VFIO_GET_API_VERSION,
@@ -22,12 +24,10 @@ import {
   VFIO_TYPE1_IOMMU,
   VFIO_TYPE1v2_IOMMU,
   VFIO_UNMAP_ALL,
-  VfioContainer,
-  VfioGroup,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import { describe, expect, it } from 'vitest';
 import { guestDevice } from '../src/devices.js';
-import { dmaBuffer } from './helpers.js';
+import { dmaBuffer, expectedIrqFlags, INTERFACE, openDevice, openDeviceWithDma } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
 const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu', 'ivshmem'] as const;
@@ -74,11 +74,11 @@ describe('a group, its container and the IOMMU', () => {
   });
 });
 
-describe.each(DEVICES)('%s through the kernel backend', (name) => {
+describe.each(DEVICES)(`%s through the kernel backend (${INTERFACE} interface)`, (name) => {
   const fact = REFERENCE[name];
 
   it('device, region and IRQ info match the reference capture', () => {
-    using device = openKernelDevice(fact.bdf);
+    using device = openDevice(fact.bdf);
     expect(device.deviceInfo()).toEqual({
       flags: fact.deviceFlags,
       numRegions: fact.numRegions,
@@ -107,13 +107,17 @@ describe.each(DEVICES)('%s through the kernel backend', (name) => {
       if ('errno' in q) {
         expect(() => device.irqInfo(q.index)).toThrow(/EINVAL/);
       } else {
-        expect(device.irqInfo(q.index)).toEqual({ index: q.index, flags: q.flags, count: q.count });
+        expect(device.irqInfo(q.index)).toEqual({
+          index: q.index,
+          flags: expectedIrqFlags(q.index, q.flags, q.count),
+          count: q.count,
+        });
       }
     }
   });
 
   it('config space reads give the IDs; BAR reads agree through mmap and pread', () => {
-    using device = openKernelDevice(fact.bdf);
+    using device = openDevice(fact.bdf);
     expect(device.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, 0, 4)).toBe(fact.vendorDevice);
     for (const r of fact.regions) {
       if (r.index > 5 || !(r.flags & 4)) continue; // mmap-able BARs only
@@ -141,7 +145,7 @@ describe.each(DEVICES)('%s through the kernel backend', (name) => {
   });
 });
 
-describe('edu: DMA through type1, MSI delivery', () => {
+describe(`edu: DMA through the ${INTERFACE === 'cdev' ? 'iommufd IOAS' : 'type1 container'}, MSI delivery`, () => {
   const EDU_BUFFER = 0x40000;
   const IOVA = 0x100000;
 
@@ -160,12 +164,13 @@ describe('edu: DMA through type1, MSI delivery', () => {
   }
 
   it('copies a buffer into the device and back through mapped IOVAs, then unmaps them', async () => {
-    const { device, container } = openKernelDeviceWithParts(REFERENCE.edu.bdf);
+    const { device, dma: space } = openDeviceWithDma(REFERENCE.edu.bdf);
     const buf = dmaBuffer(0x2000);
     try {
       busMaster(device);
       for (let i = 0; i < 64; i++) buf.area.write(i, (i * 7 + 3) & 0xff, 1);
-      container.mapDma(buf.area.address, BigInt(IOVA), 0x2000n);
+      const mapping = space.map(buf.area, { iova: IOVA });
+      expect(space.mappings()).toEqual([mapping]);
       const bar = device.regionMmap(0, 0, 0x100000, { read: true, write: true });
       try {
         expect(bar.read(0, 4)).toBe(0x010000ed); // edu's identification register
@@ -175,7 +180,8 @@ describe('edu: DMA through type1, MSI delivery', () => {
       } finally {
         bar.unmap();
       }
-      expect(container.unmapDma(BigInt(IOVA), 0x2000n)).toBe(0x2000n);
+      space.unmap(mapping);
+      expect(space.mappings()).toEqual([]);
     } finally {
       buf.close();
       device.close();
@@ -183,7 +189,7 @@ describe('edu: DMA through type1, MSI delivery', () => {
   });
 
   it('delivers an MSI to an eventfd through SET_IRQS, then disables it', async () => {
-    using device = openKernelDevice(REFERENCE.edu.bdf);
+    using device = openDevice(REFERENCE.edu.bdf);
     busMaster(device);
     const efd = EventFd.create();
     try {
@@ -213,7 +219,7 @@ describe('edu: DMA through type1, MSI delivery', () => {
 
 describe('edu: INTx, automasked', () => {
   it('signals the eventfd once per interrupt and again only after ACTION_UNMASK', async () => {
-    using device = openKernelDevice(REFERENCE.edu.bdf);
+    using device = openDevice(REFERENCE.edu.bdf);
     const efd = EventFd.create();
     const waitFor = () => eventfdWait(efd);
     try {
@@ -253,7 +259,7 @@ describe('edu: INTx, automasked', () => {
 
 describe('nvme: MSI-X eventfds and reset', () => {
   it('enables MSI-X vector 0 with an eventfd (a loopback trigger reaches it), then disables it', () => {
-    using device = openKernelDevice(REFERENCE.nvme.bdf);
+    using device = openDevice(REFERENCE.nvme.bdf);
     const efd = EventFd.create();
     try {
       device.setIrqs({
@@ -296,11 +302,11 @@ describe('nvme: MSI-X eventfds and reset', () => {
 
   it('resets devices that can (nvme, e1000e) and refuses those that cannot (edu) with EINVAL', () => {
     for (const name of ['nvme', 'e1000e'] as const) {
-      using device = openKernelDevice(REFERENCE[name].bdf);
+      using device = openDevice(REFERENCE[name].bdf);
       device.reset();
       expect(device.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, 0, 4)).toBe(REFERENCE[name].vendorDevice);
     }
-    using edu = openKernelDevice(REFERENCE.edu.bdf);
+    using edu = openDevice(REFERENCE.edu.bdf);
     expect(() => edu.reset()).toThrow(
       expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining('does not support reset') }),
     );

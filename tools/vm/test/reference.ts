@@ -14,7 +14,7 @@ import {
   PCI_MSIX_TABLE,
   PCI_MSIX_TABLE_BIR,
   VFIO_REGION_INFO_CAP_MSIX_MAPPABLE,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import { guestDevice } from '../src/devices.js';
 
 export interface RegionFact {

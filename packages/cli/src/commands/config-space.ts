@@ -89,7 +89,7 @@ import {
   PCI_STATUS_INTERRUPT,
   pciCapabilities,
   pciExtCapabilities,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import type { DeviceArg } from '../device-arg.js';
 import { hex } from '../numbers.js';
 import type { Output } from '../output.js';

@@ -1,15 +1,14 @@
 /** `vfio-ts inspect <device>`: what the kernel (or model) reports, and what realizing it did. */
 import type { VfioPciDevice } from '@vfio-ts/pci-vfio';
+import { type RegionCapability, SysError } from '@vfio-ts/vfio-sys';
 import {
   deviceFlagNames,
   irqFlagNames,
   irqIndexName,
-  type RegionCapability,
   regionCapabilityName,
   regionFlagNames,
   regionIndexName,
-  SysError,
-} from '@vfio-ts/vfio-sys';
+} from '@vfio-ts/vfio-sys/uapi';
 import type { DeviceArg } from '../device-arg.js';
 import { hex } from '../numbers.js';
 import type { Output } from '../output.js';
@@ -17,6 +16,8 @@ import type { Output } from '../output.js';
 export interface InspectReport {
   device: string;
   backend: 'kernel' | 'sim' | 'vfio-user';
+  /** Kernel devices only: the VFIO interface used (group or cdev), the node opened and why. */
+  iommu?: { interface: 'group' | 'cdev'; path: string; reason: string };
   vendor: number;
   deviceId: number;
   class: number;
@@ -98,9 +99,11 @@ export function inspectReport(dev: VfioPciDevice, arg: DeviceArg): InspectReport
     if (q) irqs.push({ index, name: irqIndexName(index), count: q.count, flags: irqFlagNames(q.flags) });
   }
   const m = dev.msix;
+  const iommu = arg.iommu?.() ?? null;
   return {
     device: arg.name,
     backend: arg.backend,
+    ...(iommu ? { iommu: { ...iommu } } : {}),
     vendor: dev.vendorId,
     deviceId: dev.deviceId,
     class: dev.classCode,
@@ -138,6 +141,10 @@ export function printInspect(report: InspectReport, out: Output): void {
   out.line(
     `${out.heading('Device')}  ${report.device}  backend ${report.backend}  ${id}  class ${report.class.toString(16).padStart(6, '0')}  flags ${report.flags.join(' ') || '-'}`,
   );
+  if (report.iommu)
+    out.line(
+      `${out.heading('IOMMU')}  ${report.iommu.interface} interface  ${report.iommu.path}  (${report.iommu.reason})`,
+    );
   out.line();
   out.line(out.heading('Regions'));
   out.table(

@@ -4,7 +4,7 @@
  */
 
 import { MemoryRegion } from '@vfio-ts/memory-core';
-import { PCI_CFG_SPACE_SIZE, PCI_MSI_FLAGS } from '@vfio-ts/vfio-sys';
+import { PCI_CFG_SPACE_SIZE, PCI_MSI_FLAGS } from '@vfio-ts/vfio-sys/uapi';
 import {
   PCI_CLASS_DISPLAY_VGA,
   PCI_VENDOR_ID_ATI,

@@ -6,7 +6,7 @@
  */
 
 import { MemoryRegion } from '@vfio-ts/memory-core';
-import { PCI_BASE_ADDRESS_4, PCI_CFG_SPACE_SIZE } from '@vfio-ts/vfio-sys';
+import { PCI_BASE_ADDRESS_4, PCI_CFG_SPACE_SIZE } from '@vfio-ts/vfio-sys/uapi';
 import { PCI_VENDOR_ID_ATI, PCI_VENDOR_ID_NVIDIA } from '../pci-ids.js';
 import {
   traceAti3c3Probe,

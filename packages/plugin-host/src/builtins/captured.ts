@@ -2,7 +2,7 @@
  * Models whose identity comes from a real capture: configuration space bytes
  * and region layout exactly as Linux vfio-pci presented the QEMU device.
  */
-import { PCI_BASE_ADDRESS_0 } from '@vfio-ts/vfio-sys';
+import { PCI_BASE_ADDRESS_0 } from '@vfio-ts/vfio-sys/uapi';
 import type { BarKind } from '../config-space.js';
 import type { DeviceModel, ModelBar, ModelContext, ModelHooks } from '../model.js';
 import type { CapturedDevice } from './captures.js';

@@ -6,7 +6,7 @@
  * selection and status (writing 0 resets); the device configuration holds the
  * MAC 52:54:00:12:34:57 and link up. No device reset (as the capture shows).
  */
-import { PCI_CAP_ID_VNDR, PCI_CFG_SPACE_SIZE, pciCapabilities } from '@vfio-ts/vfio-sys';
+import { PCI_CAP_ID_VNDR, PCI_CFG_SPACE_SIZE, pciCapabilities } from '@vfio-ts/vfio-sys/uapi';
 import type { DeviceModel, ModelContext } from '../model.js';
 import { capturedModel } from './captured.js';
 import { virtioNetCapture } from './captures.js';
