@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { openSimDevice } from '@vfio-ts/plugin-host';
 import { EventFd, SysError } from '@vfio-ts/vfio-sys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVfioUserDevice } from '../src/index.js';
@@ -78,5 +79,58 @@ describe('our client and our server in separate processes (sim:nvme)', () => {
       expect(dev.regionRead(7, 0, 2)).toBe(0x1b36);
     }
     expect(existsSync(server.socket)).toBe(true);
+  });
+});
+
+describe("the client honours the server's limits", () => {
+  const tmp = tempDir();
+  let server: ServerProcess;
+  beforeAll(async () => {
+    server = await startServer('sim:nvme', join(tmp.dir, 'small.sock'), {
+      maxDataXferSize: 256,
+      maxMsgFds: 2,
+    });
+  });
+  afterAll(async () => {
+    await server.stop();
+    tmp[Symbol.dispose]();
+  });
+
+  it('splits block accesses at max_data_xfer_size and SET_IRQS at max_msg_fds', async () => {
+    using dev = openVfioUserDevice(server.socket);
+    expect(dev.serverCapabilities).toMatchObject({ maxDataXferSize: 256, maxMsgFds: 2 });
+    using local = openSimDevice('sim:nvme');
+    expect(dev.regionReadBlock(7, 0, 4096)).toEqual(local.regionReadBlock(7, 0, 4096)); // 16 REGION_READs
+    dev.regionWrite(7, 4, 0x6, 2);
+    const fds = Array.from({ length: 5 }, () => EventFd.create());
+    try {
+      // Five vectors, one detached in the middle: runs [0,1] [2] (detach) [3,4], each within 2 fds.
+      const eventfds = fds.map((e, i) => (i === 2 ? null : e));
+      dev.setIrqs({ index: 2, action: 'trigger', start: 0, count: 5, data: { type: 'eventfd', eventfds } });
+      dev.setIrqs({ index: 2, action: 'trigger', start: 3, count: 1, data: { type: 'none' } });
+      expect(await fds[3]!.wait(2000)).toBe(1n);
+      expect(fds[2]!.consume()).toBe(0n);
+      // Growing the table past the enabled vectors (vector 9): the server re-enables with all ten, 3 still delivers.
+      const late = EventFd.create();
+      fds.push(late);
+      dev.setIrqs({
+        index: 2,
+        action: 'trigger',
+        start: 9,
+        count: 1,
+        data: { type: 'eventfd', eventfds: [late] },
+      });
+      dev.setIrqs({ index: 2, action: 'trigger', start: 3, count: 1, data: { type: 'none' } });
+      dev.setIrqs({ index: 2, action: 'trigger', start: 9, count: 1, data: { type: 'none' } });
+      expect(await fds[3]!.wait(2000)).toBe(1n);
+      expect(await late.wait(2000)).toBe(1n);
+      dev.setIrqs({ index: 2, action: 'trigger', start: 0, count: 0, data: { type: 'none' } });
+      // Disabled: a trigger is refused as by Linux vfio-pci (MSI-X is not enabled).
+      expect(() =>
+        dev.setIrqs({ index: 2, action: 'trigger', start: 3, count: 1, data: { type: 'none' } }),
+      ).toThrow(expect.objectContaining({ errnoName: 'EINVAL' }));
+    } finally {
+      for (const e of fds) e.close();
+    }
   });
 });
