@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { SysError, VfioClosedError, VfioError } from '../errors.js';
 import { O_RDWR, sysClose, sysIoctl, sysOpen } from '../libc.js';
 import { normalizeBdf, type SysfsOptions } from '../sysfs/discovery.js';
-import { pciDevicePath } from '../sysfs/paths.js';
+import { linkName, pciDevicePath } from '../sysfs/paths.js';
 import { vfioCdevName } from '../sysfs/vfio-dev.js';
 import {
   VFIO_DEVICE_ATTACH_IOMMUFD_PT,
@@ -25,6 +25,7 @@ import {
 } from '../uapi/iommufd.js';
 import { vfioOpenError } from './container.js';
 import { KernelVfioDevice } from './device.js';
+import { groupNotViableError } from './group.js';
 import type { Iommufd } from './iommufd.js';
 
 export interface CdevPathOptions extends SysfsOptions {
@@ -39,7 +40,7 @@ export function vfioCdevPath(bdf: string, options: CdevPathOptions = {}): string
   if (name === null) {
     throw new VfioError(
       'ERR_VFIO_NO_CDEV',
-      `${address} has no VFIO device cdev (${pciDevicePath(options, address, 'vfio-dev')} lists no vfioN)`,
+      `${address} has no VFIO device cdev (${pciDevicePath(options, address, 'vfio-dev')} lists no vfioN with a char device)`,
       {
         hint: 'the kernel needs CONFIG_VFIO_DEVICE_CDEV and CONFIG_IOMMUFD (Linux 6.6+), and the device must be bound to vfio-pci; use the group interface (--iommu-interface group) otherwise',
       },
@@ -87,12 +88,21 @@ export class VfioCdev implements Disposable {
     return this.#ptId;
   }
 
-  /** VFIO_DEVICE_BIND_IOMMUFD; returns the device id. EBUSY while the group interface holds the device. */
-  bind(iommufd: Iommufd): number {
+  /**
+   * VFIO_DEVICE_BIND_IOMMUFD; returns the device id. EBUSY while the group
+   * interface holds the device; EPERM when its IOMMU group is not viable
+   * (another device of the group on a host driver), said as such.
+   */
+  bind(iommufd: Iommufd, sysfs: SysfsOptions = {}): number {
     const buf = encodeBindIommufd(iommufd.fd);
     try {
       sysIoctl(this.fd, VFIO_DEVICE_BIND_IOMMUFD, buf, 'VFIO_DEVICE_BIND_IOMMUFD');
     } catch (err) {
+      if (err instanceof SysError && err.errnoName === 'EPERM') {
+        const group = linkName(pciDevicePath(sysfs, this.bdf, 'iommu_group'));
+        if (group !== null && /^\d+$/.test(group))
+          throw groupNotViableError(Number(group), { ...sysfs, bdf: this.bdf }, err);
+      }
       if (err instanceof SysError && err.errnoName === 'EBUSY') {
         throw new VfioError(
           'ERR_VFIO_BUSY',

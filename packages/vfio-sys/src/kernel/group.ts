@@ -50,29 +50,7 @@ export class VfioGroup implements Disposable {
    */
   assertViable(sysfs: SysfsOptions & { bdf?: string } = {}): void {
     if (this.status().viable) return;
-    let detail = '';
-    if (sysfs.bdf) {
-      try {
-        const group = iommuGroupOf(sysfs.bdf, sysfs);
-        const blocking = group.devices.filter(
-          (d) =>
-            d.driver !== null &&
-            d.driver !== 'vfio-pci' &&
-            d.driver !== 'pci-stub' &&
-            d.driver !== 'pcieport',
-        );
-        detail = blocking.map((d) => `${d.bdf} (bound to ${d.driver})`).join(', ');
-      } catch {
-        // sysfs could not say more; the plain message stands.
-      }
-    }
-    throw new VfioError(
-      'ERR_VFIO_GROUP_NOT_VIABLE',
-      `IOMMU group ${this.id} is not viable${detail ? `: ${detail}` : ''}`,
-      {
-        hint: 'bind every device of the group to vfio-pci (vfio-ts bind <bdf>) or unbind it from its driver',
-      },
-    );
+    throw groupNotViableError(this.id, sysfs);
   }
 
   setContainer(container: VfioContainer): void {
@@ -116,4 +94,37 @@ export class VfioGroup implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * ERR_VFIO_GROUP_NOT_VIABLE for group `id`, naming (from sysfs) the devices of
+ * `sysfs.bdf`'s group bound to host drivers, which is what the user must fix.
+ * The cdev path meets the same condition as EPERM from BIND_IOMMUFD.
+ */
+export function groupNotViableError(
+  id: number,
+  sysfs: SysfsOptions & { bdf?: string },
+  cause?: unknown,
+): VfioError {
+  let detail = '';
+  if (sysfs.bdf) {
+    try {
+      const group = iommuGroupOf(sysfs.bdf, sysfs);
+      const blocking = group.devices.filter(
+        (d) =>
+          d.driver !== null && d.driver !== 'vfio-pci' && d.driver !== 'pci-stub' && d.driver !== 'pcieport',
+      );
+      detail = blocking.map((d) => `${d.bdf} (bound to ${d.driver})`).join(', ');
+    } catch {
+      // sysfs could not say more; the plain message stands.
+    }
+  }
+  return new VfioError(
+    'ERR_VFIO_GROUP_NOT_VIABLE',
+    `IOMMU group ${id} is not viable${detail ? `: ${detail}` : ''}`,
+    {
+      hint: 'bind every device of the group to vfio-pci (vfio-ts bind <bdf>) or unbind it from its driver',
+      ...(cause === undefined ? {} : { cause }),
+    },
+  );
 }

@@ -152,7 +152,7 @@ function openOverCdev(
     path = vfioCdevPath(address, { ...sysfs, devRoot });
     cdev = VfioCdev.open(address, { ...sysfs, devRoot });
     iommufd = Iommufd.open(join(devRoot, 'iommu'));
-    const devId = cdev.bind(iommufd);
+    const devId = cdev.bind(iommufd, sysfs);
     ioasId = iommufd.allocIoas();
     const hwptId = cdev.attach(ioasId);
     const fd = iommufd;

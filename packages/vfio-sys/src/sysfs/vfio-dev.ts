@@ -9,10 +9,16 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { linkName, pciDevicePath, type SysfsOptions } from './paths.js';
 
-/** The device's cdev name (`vfio0`) from `vfio-dev/` in sysfs, or null when it has none. */
+/**
+ * The device's cdev name (`vfio0`) from `vfio-dev/` in sysfs, or null when it
+ * has none. Linux 6.1 already lists `vfio-dev/vfioN` (a struct device without
+ * a char device); only a kernel with CONFIG_VFIO_DEVICE_CDEV gives it a `dev`
+ * (major:minor) attribute and /dev/vfio/devices/vfioN.
+ */
 export function vfioCdevName(bdf: string, options: SysfsOptions = {}): string | null {
   try {
-    return readdirSync(pciDevicePath(options, bdf, 'vfio-dev')).find((n) => /^vfio\d+$/.test(n)) ?? null;
+    const dir = pciDevicePath(options, bdf, 'vfio-dev');
+    return readdirSync(dir).find((n) => /^vfio\d+$/.test(n) && existsSync(join(dir, n, 'dev'))) ?? null;
   } catch {
     return null;
   }
