@@ -5,8 +5,10 @@
  */
 import { builtinModels, openSimDevice, parseSimSpecifier, type SimDeviceOptions } from '@vfio-ts/plugin-host';
 import {
+  type IommuInterface,
+  type IommuInterfaceChoice,
   normalizeBdf,
-  openKernelDevice,
+  openVfioDevice,
   type SysfsOptions,
   type VfioBackendKind,
   type VfioDeviceIo,
@@ -19,12 +21,15 @@ export interface DeviceArg {
   /** The name the device is realized under: the BDF, or the sim specifier. */
   readonly name: string;
   open(): VfioDeviceIo;
+  /** Kernel devices, once opened: the interface used (group or cdev), its node, and why it was chosen. */
+  iommu?(): { readonly interface: IommuInterface; readonly path: string; readonly reason: string } | null;
 }
 
 export function parseDeviceArg(
   text: string,
   sim: SimDeviceOptions = {},
   sysfs: SysfsOptions = {},
+  iommuInterface: IommuInterfaceChoice = 'auto',
 ): DeviceArg {
   if (text.startsWith('sim:')) {
     parseSimSpecifier(text); // validates the name now, so bad input is a usage error
@@ -33,7 +38,17 @@ export function parseDeviceArg(
   if (text.startsWith('vfio-user:')) return vfioUserDeviceArg(text);
   if (/^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i.test(text)) {
     const bdf = normalizeBdf(text);
-    return { backend: 'kernel', name: bdf, open: () => openKernelDevice(bdf, sysfs) };
+    let used: ReturnType<NonNullable<DeviceArg['iommu']>> = null;
+    return {
+      backend: 'kernel',
+      name: bdf,
+      open: () => {
+        const opened = openVfioDevice(bdf, { ...sysfs, interface: iommuInterface });
+        used = { interface: opened.interface, path: opened.path, reason: opened.reason };
+        return opened.device;
+      },
+      iommu: () => used,
+    };
   }
   throw new UsageError(
     `"${text}" is not a device`,

@@ -1,7 +1,12 @@
 /** The `vfio-ts` command line: parsing, backend choice, composition, printing. */
 import { resolve } from 'node:path';
 import { formatMtree } from '@vfio-ts/memory-core';
-import { DEFAULT_SYSFS_ROOT, type SysfsOptions } from '@vfio-ts/vfio-sys';
+import {
+  DEFAULT_SYSFS_ROOT,
+  IOMMU_INTERFACE_CHOICES,
+  type IommuInterfaceChoice,
+  type SysfsOptions,
+} from '@vfio-ts/vfio-sys';
 import { Command, CommanderError, Option } from 'commander';
 import {
   type AccessTarget,
@@ -31,6 +36,7 @@ interface GlobalOptions {
   option: string[];
   debug: boolean;
   sysfsRoot?: string;
+  iommuInterface: IommuInterfaceChoice;
 }
 
 export interface RunContext {
@@ -52,7 +58,7 @@ function sysfsOptions(g: GlobalOptions): SysfsOptions {
 
 function device(text: string, g: GlobalOptions) {
   const opts = parseDeviceOptions(g.option);
-  return { arg: parseDeviceArg(text, opts.sim, sysfsOptions(g)), pci: opts.pci };
+  return { arg: parseDeviceArg(text, opts.sim, sysfsOptions(g), g.iommuInterface), pci: opts.pci };
 }
 
 /** Writing the real /sys needs root; a fake tree (--sysfs-root) is the user's own. */
@@ -101,6 +107,14 @@ export function buildProgram(ctx: RunContext): Command {
         '--sysfs-root <dir>',
         'sysfs tree to read and write instead of /sys (procfs and /run are read beside it: <dir>/../proc, <dir>/../run)',
       ).env('VFIO_TS_SYSFS_ROOT'),
+    )
+    .addOption(
+      new Option(
+        '--iommu-interface <mode>',
+        'kernel devices: auto (the device cdev with /dev/iommu when the kernel offers them, else the group), group or cdev',
+      )
+        .choices(IOMMU_INTERFACE_CHOICES)
+        .default('auto'),
     )
     .configureOutput({
       writeOut: (s) => ctx.stdout.write(s),

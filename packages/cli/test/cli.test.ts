@@ -3,7 +3,7 @@
  * built-in model. Kernel paths (list, inspect and read on real devices) are
  * exercised by the VM tier; here `list` runs against a fake sysfs.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addFakePciDevice, makeFakeSysfs } from '@vfio-ts/test-support';
@@ -323,14 +323,30 @@ describe('list', () => {
       {
         group: 3,
         viable: true,
-        devices: [{ bdf: '0000:00:03.0', vendor: 0x1b36, device: 0x10, class: 0x010802, driver: 'vfio-pci' }],
+        devices: [
+          {
+            bdf: '0000:00:03.0',
+            vendor: 0x1b36,
+            device: 0x10,
+            class: 0x010802,
+            driver: 'vfio-pci',
+            interfaces: ['group'],
+          },
+        ],
         vanished: [],
       },
       {
         group: 4,
         viable: false,
         devices: [
-          { bdf: '0000:00:04.1', vendor: 0x8086, device: 0x10d3, class: 0x020000, driver: 'vfio-pci' },
+          {
+            bdf: '0000:00:04.1',
+            vendor: 0x8086,
+            device: 0x10d3,
+            class: 0x020000,
+            driver: 'vfio-pci',
+            interfaces: ['group'],
+          },
         ],
         vanished: [],
       },
@@ -341,7 +357,14 @@ describe('list', () => {
       '0000:00:04.1',
     ]);
     const human = cli(['list', '--all'], env).stdout;
-    expect(human).toContain('4      no      0000:00:04.0  8086:10d3  0x020000  e1000e');
+    expect(human).toContain('4      no      0000:00:04.0  8086:10d3  0x020000  e1000e    -');
+    expect(human).toContain('0000:00:04.1  8086:10d3  0x020000  vfio-pci  group');
+    // A kernel with device cdevs (6.6+ with iommufd) lists both interfaces.
+    mkdirSync(join(sys, 'devices/pci0000:00/0000:00:03.0/vfio-dev/vfio0'), { recursive: true });
+    writeFileSync(join(sys, 'devices/pci0000:00/0000:00:03.0/vfio-dev/vfio0/dev'), '244:0\n');
+    const both = JSON.parse(cli(['list', '--json'], env).stdout);
+    expect(both.groups[0].devices[0].interfaces).toEqual(['group', 'cdev']);
+    expect(cli(['list'], env).stdout).toContain('vfio-pci  group,cdev');
   });
 });
 

@@ -1,7 +1,18 @@
 /** `vfio-ts list [--all]`: IOMMU groups, their devices, and whether VFIO can use each group. */
-import { listIommuGroups, type SysfsOptions } from '@vfio-ts/vfio-sys';
+import { listIommuGroups, type SysfsOptions, vfioInterfaces } from '@vfio-ts/vfio-sys';
 import { hex } from '../numbers.js';
 import type { Output } from '../output.js';
+
+/**
+ * The VFIO interfaces the kernel offers for a device bound to vfio-pci: `group`
+ * (its IOMMU group) and `cdev` (a vfio-dev/vfioN entry, Linux 6.6+ with
+ * iommufd). None for a device on another driver.
+ */
+function offered(bdf: string, driver: string | null, options: SysfsOptions): ('group' | 'cdev')[] {
+  if (driver !== 'vfio-pci') return [];
+  const i = vfioInterfaces(bdf, options);
+  return [...(i.group !== null ? (['group'] as const) : []), ...(i.cdev !== null ? (['cdev'] as const) : [])];
+}
 
 export function list(
   out: Output,
@@ -30,6 +41,7 @@ export function list(
         device: d.device,
         class: d.classCode,
         driver: d.driver,
+        interfaces: offered(d.bdf, d.driver, options),
       })),
       vanished: g.vanished,
     })),
@@ -52,7 +64,7 @@ export function list(
     return;
   }
   out.table(
-    ['group', 'viable', 'device', 'id', 'class', 'driver'],
+    ['group', 'viable', 'device', 'id', 'class', 'driver', 'interfaces'],
     groups.flatMap((g) =>
       g.devices.map((d, i) => [
         i === 0 ? String(g.group) : '',
@@ -61,6 +73,7 @@ export function list(
         `${d.vendor.toString(16).padStart(4, '0')}:${d.device.toString(16).padStart(4, '0')}`,
         hex(d.classCode, 6),
         d.driver ?? '-',
+        offered(d.bdf, d.driver, options).join(',') || '-',
       ]),
     ),
   );
