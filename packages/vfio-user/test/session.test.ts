@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSimDevice } from '@vfio-ts/plugin-host';
+import { resourceCounts, settle } from '@vfio-ts/test-support';
 import { EventFd, SysError } from '@vfio-ts/vfio-sys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVfioUserDevice } from '../src/index.js';
@@ -132,5 +133,23 @@ describe("the client honours the server's limits", () => {
     } finally {
       for (const e of fds) e.close();
     }
+  });
+});
+
+describe('when the server goes away', () => {
+  it('a request fails with ERR_VFIO_USER_CONNECTION, a new open says no server runs, nothing leaks', async () => {
+    using tmp = tempDir();
+    const before = resourceCounts(); // before the server's pipes exist: they are gone again at the end
+    const server = await startServer('sim:virtio-net', join(tmp.dir, 'gone.sock'));
+    const dev = openVfioUserDevice(server.socket);
+    expect(dev.regionRead(7, 0, 2)).toBe(0x1af4);
+    await server.stop();
+    expect(() => dev.regionRead(7, 0, 2)).toThrow(
+      expect.objectContaining({ code: 'ERR_VFIO_USER_CONNECTION' }),
+    );
+    dev.close();
+    expect(() => openVfioUserDevice(server.socket)).toThrow(/no vfio-user server on .*gone.sock \(ENOENT\)/);
+    await settle();
+    expect(resourceCounts()).toEqual(before);
   });
 });
