@@ -49,6 +49,17 @@ export function checkAccessValid(
   isWrite: boolean,
 ): void {
   const valid = ops.valid;
+  // The common case first, without building a reason: no veto, an aligned
+  // access of an accepted size. Offsets are integers below 2^53 and sizes
+  // powers of two, so the low bits of `addr & (size - 1)` are exact.
+  if (
+    valid === undefined
+      ? (addr & (size - 1)) === 0
+      : valid.accepts === undefined &&
+        (valid.unaligned === true || (addr & (size - 1)) === 0) &&
+        (!valid.max || (size <= valid.max && size >= (valid.min ?? 0)))
+  )
+    return;
   let reason: string | undefined;
   if (valid?.accepts && !valid.accepts(addr, size, isWrite)) reason = 'rejected';
   else if (!valid?.unaligned && addr % size !== 0) reason = 'unaligned';

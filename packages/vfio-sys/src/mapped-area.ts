@@ -113,19 +113,11 @@ export class MappedArea implements MappedWindow, Disposable {
   readonly prot: MmapProtection;
   /** Where it came from, for messages ("sim:nvme region 0 +0x0"). */
   readonly label: string;
-  /**
-   * Exact-width views of window 0 (the whole mapping when it is at most 16 MiB);
-   * after `unmap()` they are empty. Aligned element access never tears.
-   */
-  u8: Uint8Array;
-  u16: Uint16Array;
-  u32: Uint32Array;
-  u64: BigUint64Array;
   #state: MappingState | null;
   /**
-   * Windows made so far, by index (window 0 is made at map time). Sized up
-   * front so V8 keeps it a fast array: filling index 2560 of an empty one
-   * turns it into a dictionary, a hash lookup on every far access.
+   * Windows made so far, by index. Sized up front so V8 keeps it a fast
+   * array: filling index 2560 of an empty one turns it into a dictionary, a
+   * hash lookup on every far access.
    */
   #windows: (MappedWindow | undefined)[];
 
@@ -135,12 +127,29 @@ export class MappedArea implements MappedWindow, Disposable {
     this.label = label;
     this.#state = state;
     this.#windows = new Array(Math.min(Math.ceil(state.size / MAPPED_WINDOW_BYTES), MAX_DENSE_WINDOWS));
-    const first = this.#makeWindow(state, 0);
     placeholdersPending++;
-    this.u8 = first.u8;
-    this.u16 = first.u16;
-    this.u32 = first.u32;
-    this.u64 = first.u64;
+  }
+
+  /**
+   * Exact-width views of window 0 (the whole mapping when it is at most 16 MiB),
+   * made on first use like every window (a mapping set up and torn down
+   * untouched costs V8 no external memory); after `unmap()` they are empty.
+   * Aligned element access never tears.
+   */
+  get u8(): Uint8Array {
+    return (this.#windows[0] ?? this.window(0)).u8;
+  }
+
+  get u16(): Uint16Array {
+    return (this.#windows[0] ?? this.window(0)).u16;
+  }
+
+  get u32(): Uint32Array {
+    return (this.#windows[0] ?? this.window(0)).u32;
+  }
+
+  get u64(): BigUint64Array {
+    return (this.#windows[0] ?? this.window(0)).u64;
   }
 
   /**
@@ -196,7 +205,7 @@ export class MappedArea implements MappedWindow, Disposable {
   read(offset: number, size: AccessSize): number {
     this.#check(offset, size);
     const i = Math.floor(offset / MAPPED_WINDOW_BYTES);
-    const w = i === 0 ? this : this.window(i);
+    const w = this.#windows[i] ?? this.window(i);
     const o = offset - i * MAPPED_WINDOW_BYTES; // < 2^24
     switch (size) {
       case 1:
@@ -211,14 +220,14 @@ export class MappedArea implements MappedWindow, Disposable {
   read64(offset: number): bigint {
     this.#check(offset, 8);
     const i = Math.floor(offset / MAPPED_WINDOW_BYTES);
-    const w = i === 0 ? this : this.window(i);
+    const w = this.#windows[i] ?? this.window(i);
     return w.u64[(offset - i * MAPPED_WINDOW_BYTES) >>> 3]!;
   }
 
   write(offset: number, value: number, size: AccessSize): void {
     this.#check(offset, size);
     const i = Math.floor(offset / MAPPED_WINDOW_BYTES);
-    const w = i === 0 ? this : this.window(i);
+    const w = this.#windows[i] ?? this.window(i);
     const o = offset - i * MAPPED_WINDOW_BYTES; // < 2^24
     switch (size) {
       case 1:
@@ -235,7 +244,7 @@ export class MappedArea implements MappedWindow, Disposable {
   write64(offset: number, value: bigint): void {
     this.#check(offset, 8);
     const i = Math.floor(offset / MAPPED_WINDOW_BYTES);
-    const w = i === 0 ? this : this.window(i);
+    const w = this.#windows[i] ?? this.window(i);
     w.u64[(offset - i * MAPPED_WINDOW_BYTES) >>> 3] = value;
   }
 
@@ -262,12 +271,14 @@ export class MappedArea implements MappedWindow, Disposable {
     const state = this.#state;
     if (state === null) return;
     this.#state = null;
-    mapPlaceholder(state);
     this.#windows = new Array(0);
-    this.u8 = EMPTY_WINDOW.u8;
-    this.u16 = EMPTY_WINDOW.u16;
-    this.u32 = EMPTY_WINDOW.u32;
-    this.u64 = EMPTY_WINDOW.u64;
+    if (state.views === 0) {
+      // No view was ever made: nothing can touch the range, it goes at once.
+      placeholdersPending--;
+      sysMunmap(state.address, state.size);
+      return;
+    }
+    mapPlaceholder(state);
   }
 
   [Symbol.dispose](): void {
