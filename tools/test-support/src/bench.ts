@@ -97,6 +97,18 @@ export function atMost(
   return { id, what, figure, unit, target: `<= ${limit}`, holds: figure <= limit, detail };
 }
 
+/** A result whose target is `figure >= limit` (a rate, a share of a ceiling). */
+export function atLeast(
+  id: string,
+  what: string,
+  figure: number,
+  unit: string,
+  limit: number,
+  detail?: string,
+): BenchResult {
+  return { id, what, figure, unit, target: `>= ${limit}`, holds: figure >= limit, detail };
+}
+
 /** A result shown for information only. */
 export function info(id: string, what: string, figure: number, unit: string, detail?: string): BenchResult {
   return { id, what, figure, unit, target: null, holds: null, detail };
