@@ -9,7 +9,14 @@
 import { defineTraceEvent } from '@vfio-ts/trace';
 import { MemoryError } from './errors.js';
 import { type FlatRange, FlatView, flatViewRoot } from './flatview.js';
-import { type AccessValue, dispatchRead, dispatchWrite } from './ops.js';
+import {
+  type AccessValue,
+  busValue,
+  directAccessSizes,
+  dispatchRead,
+  dispatchWrite,
+  type RegionOps,
+} from './ops.js';
 import type { MemoryRegion, RamDeviceMemory, RamWindow } from './region.js';
 import {
   type ChangeReach,
@@ -74,9 +81,22 @@ class MruSection {
   u32 = EMPTY_VIEWS.u32;
   u64 = EMPTY_VIEWS.u64;
   range: FlatRange | null = null;
+  /** For an I/O range: its handlers, the address of its region's offset 0, and the sizes they take as is. */
+  ops: RegionOps | null = null;
+  opsBase = 0;
+  opsMin = 0;
+  opsMax = 0;
+  opsUnaligned = false;
 
   set(r: FlatRange): void {
     this.range = r;
+    const ops = r.region.memory === null ? r.region.ops : null;
+    const direct = ops ? directAccessSizes(ops) : null;
+    this.ops = direct !== null ? ops : null;
+    this.opsBase = r.start - r.offsetInRegion;
+    this.opsMin = direct?.min ?? 0;
+    this.opsMax = direct?.max ?? 0;
+    this.opsUnaligned = direct?.unaligned ?? false;
     const views = hotViews(r);
     this.start = r.start;
     this.span = Math.min(r.size, views.u8.length);
@@ -89,6 +109,7 @@ class MruSection {
 
   clear(): void {
     this.range = null;
+    this.ops = null;
     this.span = 0;
     this.writableSpan = 0;
     this.u8 = EMPTY_VIEWS.u8;
@@ -213,6 +234,24 @@ export class AddressSpace implements Disposable {
   }
 
   #readSlow(addr: number, size: AccessSize): number {
+    // The slow path's hot lane: the I/O range the last access hit, a size its
+    // handlers take as is (dispatchRead would only check the alignment).
+    const m = this.#mru;
+    const ops = m.ops;
+    if (ops !== null) {
+      const r = m.range!;
+      const offset = addr - m.opsBase;
+      if (
+        addr >= r.start &&
+        addr + size <= r.end &&
+        Number.isInteger(addr) &&
+        (size === 4 || size === 2 || size === 1) &&
+        size >= m.opsMin &&
+        size <= m.opsMax &&
+        (m.opsUnaligned || (offset & (size - 1)) === 0)
+      )
+        return busValue(ops.read(offset, size), size);
+    }
     this.#checkAccess(addr, size);
     this.#checkSize(size);
     const r = this.#rangeAt(addr);

@@ -74,6 +74,33 @@ export function checkAccessValid(
 
 const MASKS = [0, 0xff, 0xffff, 0, 0xffffffff];
 
+/** Sizes an access reaches a handler with nothing but the alignment check (see directAccessSizes). */
+export interface DirectSizes {
+  readonly min: number;
+  readonly max: number;
+  readonly unaligned: boolean;
+}
+
+/**
+ * The access sizes dispatchRead/dispatchWrite hand to `ops` as they are:
+ * valid without a veto (`accepts`), implemented at that size, little endian.
+ * For those, checkAccessValid's only remaining test is alignment (unless
+ * `unaligned`), so an address space can call the handler itself. null: none.
+ */
+export function directAccessSizes(ops: RegionOps): DirectSizes | null {
+  const valid = ops.valid;
+  if (valid?.accepts !== undefined || ops.endianness === 'big') return null;
+  // checkAccessValid tests the minimum only where a maximum is given.
+  const min = Math.max(valid?.max ? (valid.min ?? 0) : 0, ops.impl?.min || 1);
+  const max = Math.min(valid?.max || 8, ops.impl?.max || 4);
+  return min <= max ? { min, max, unaligned: valid?.unaligned === true } : null;
+}
+
+/** A handler's 1-4 byte value as the bus sees it (what dispatchRead returns for a direct size). */
+export function busValue(v: AccessValue, size: number): number {
+  return typeof v === 'number' ? (v & MASKS[size]!) >>> 0 : Number(BigInt.asUintN(size * 8, v));
+}
+
 function bswap(value: bigint, size: number): bigint {
   let out = 0n;
   for (let i = 0; i < size; i++) out = (out << 8n) | ((value >> BigInt(i * 8)) & 0xffn);
@@ -98,7 +125,7 @@ export function dispatchRead(name: string, ops: RegionOps, addr: number, size: n
     // The common case: the handler implements this size directly.
     const v = ops.read(addr, size);
     if (size === 8) return toBig(v);
-    return typeof v === 'number' ? (v & MASKS[size]!) >>> 0 : Number(BigInt.asUintN(size * 8, v));
+    return busValue(v, size);
   }
   const accessSize = Math.max(Math.min(size, implMax), implMin);
   const mask = (1n << BigInt(accessSize * 8)) - 1n;
