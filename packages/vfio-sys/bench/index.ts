@@ -32,7 +32,7 @@ const C_SOURCE = `
 #include <time.h>
 #include <unistd.h>
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
-/* One round: preads, then loads; prints ns per pread and per load. */
+/* One round: preads, loads, then getppid (a syscall that does nothing); prints ns per each. */
 int main(int argc, char **argv) {
   long preads = atol(argv[1]), loads = atol(argv[2]); off_t off = atol(argv[3]);
   uint32_t v = 0, sum = 0;
@@ -44,7 +44,9 @@ int main(int argc, char **argv) {
   double t1 = now();
   for (long i = 0; i < loads; i++) sum ^= map[(i & 0x3ff)];
   double t2 = now();
-  printf("%f %f %u\\n", (t1 - t0) / preads, (t2 - t1) / loads, sum);
+  for (long i = 0; i < preads; i++) sum ^= (uint32_t)getppid();
+  double t3 = now();
+  printf("%f %f %f %u\\n", (t1 - t0) / preads, (t2 - t1) / loads, (t3 - t2) / preads, sum);
   return 0;
 }`;
 
@@ -52,6 +54,9 @@ const lib = koffi.load('libc.so.6');
 const preadIntptr = lib.func('intptr_t pread(int fd, intptr_t buf, size_t count, int64_t offset)');
 const preadDouble = lib.func('intptr_t pread(int fd, void *buf, size_t count, double offset)');
 const preadVoid = lib.func('intptr_t pread(int fd, void *buf, size_t count, int64_t offset)');
+// The floor: a syscall that does nothing (what entering the kernel costs from this process) and a call that makes none.
+const getppid = lib.func('int getppid(void)');
+const labs = lib.func('long labs(long)');
 
 const fd = libc.sysMemfdCreate('vfio-sys-bench');
 libc.sysFtruncate(fd, 4096);
@@ -63,14 +68,16 @@ try {
   writeFileSync(join(dir, 'loop.c'), C_SOURCE);
   execFileSync('gcc', ['-O2', '-o', join(dir, 'loop'), join(dir, 'loop.c')], { stdio: 'pipe' });
   const cLoad: number[] = [];
+  const cGetppid: number[] = [];
   const runC = (): number => {
     const r = spawnSync(join(dir, 'loop'), [String(PREADS), String(LOADS), String(OFFSET)], {
       stdio: ['ignore', 'pipe', 'inherit', fd],
       encoding: 'utf8',
     });
     if (r.status !== 0) throw new Error(`C loop exited ${r.status}`);
-    const [p, l] = r.stdout.trim().split(' ').map(Number) as [number, number];
+    const [p, l, g] = r.stdout.trim().split(' ').map(Number) as [number, number, number];
     cLoad.push(l);
+    cGetppid.push(g);
     return p;
   };
 
@@ -106,6 +113,8 @@ try {
       preadDouble(fd, buf, 4, OFFSET);
       return buf[0]!;
     }),
+    getppid: timed(() => getppid()),
+    labs: timed(() => labs(-7)),
     fsReadSync: timed(() => {
       readSync(fd, buf, 0, 4, OFFSET);
       return buf[0]!;
@@ -138,8 +147,17 @@ try {
       `${ns(best(cheapest))} vs ${ns(c)}; per-round ratios ${min.toFixed(2)}-${max.toFixed(2)}x; best of ${ROUNDS} rounds of ${PREADS}`,
     ),
   );
+  report(
+    info(
+      'P2.syscall',
+      'koffi getppid / C getppid (entering the kernel from Node vs from C)',
+      best('getppid') / Math.min(...cGetppid),
+      'x',
+      `${ns(best('getppid'))} vs ${ns(Math.min(...cGetppid))}; a koffi call without a syscall (labs) ${ns(best('labs'))}`,
+    ),
+  );
   for (const k of Object.keys(forms) as Form[]) {
-    if (k === cheapest) continue;
+    if (k === cheapest || k === 'getppid' || k === 'labs') continue;
     report(
       info(
         `P2.${k}`,
@@ -151,14 +169,18 @@ try {
     );
   }
 
-  // The mapped load: JS interleaved rounds against the C loads measured in the rounds above.
+  // The mapped load: JS rounds against the C loads measured in the rounds above.
   const u32 = map.u32;
-  const load = (v: Uint32Array, n: number) => {
-    let s = 0;
-    for (let i = 0; i < n; i++) s ^= v[i & 0x3ff]!;
-    return s;
-  };
-  const js = interleave({ load: (n) => load(u32, n) }, { iterations: LOADS, rounds: 5 });
+  const js = interleave(
+    {
+      load: (n) => {
+        let s = 0;
+        for (let i = 0; i < n; i++) s ^= u32[i & 0x3ff]!;
+        return s;
+      },
+    },
+    { iterations: LOADS, rounds: 5 },
+  );
   const cBest = Math.min(...cLoad);
   report(
     atMost(
