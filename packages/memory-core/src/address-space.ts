@@ -62,63 +62,6 @@ const EMPTY_VIEWS: RamWindow = {
   u64: new BigUint64Array(EMPTY),
 };
 
-/**
- * QEMU's mru_section: the flat range the last access hit, and what the hot
- * paths need of it at hand. Addresses [start, start + span) lie in the range
- * and in window 0 of its memory, and the views start at `start` (the
- * memory's own views when the range starts at offset 0, else views from the
- * range's offset), so a hot access indexes them with `addr - start` alone.
- * Views are held, not read from the memory each time: they are dropped at
- * the next change of the view, and a mapping unmapped while still in the
- * view reads zeros through them (its placeholder).
- */
-class MruSection {
-  start = 0;
-  span = 0;
-  writableSpan = 0;
-  u8 = EMPTY_VIEWS.u8;
-  u16 = EMPTY_VIEWS.u16;
-  u32 = EMPTY_VIEWS.u32;
-  u64 = EMPTY_VIEWS.u64;
-  range: FlatRange | null = null;
-  /** For an I/O range: its handlers, the address of its region's offset 0, and the sizes they take as is. */
-  ops: RegionOps | null = null;
-  opsBase = 0;
-  opsMin = 0;
-  opsMax = 0;
-  opsUnaligned = false;
-
-  set(r: FlatRange): void {
-    this.range = r;
-    const ops = r.region.memory === null ? r.region.ops : null;
-    const direct = ops ? directAccessSizes(ops) : null;
-    this.ops = direct !== null ? ops : null;
-    this.opsBase = r.start - r.offsetInRegion;
-    this.opsMin = direct?.min ?? 0;
-    this.opsMax = direct?.max ?? 0;
-    this.opsUnaligned = direct?.unaligned ?? false;
-    const views = hotViews(r);
-    this.start = r.start;
-    this.span = Math.min(r.size, views.u8.length);
-    this.writableSpan = r.readonly ? 0 : this.span;
-    this.u8 = views.u8;
-    this.u16 = views.u16;
-    this.u32 = views.u32;
-    this.u64 = views.u64;
-  }
-
-  clear(): void {
-    this.range = null;
-    this.ops = null;
-    this.span = 0;
-    this.writableSpan = 0;
-    this.u8 = EMPTY_VIEWS.u8;
-    this.u16 = EMPTY_VIEWS.u16;
-    this.u32 = EMPTY_VIEWS.u32;
-    this.u64 = EMPTY_VIEWS.u64;
-  }
-}
-
 /** Views from a range's offset in window 0, made once per range (ranges are immutable). */
 const offsetViews = new WeakMap<FlatRange, RamWindow>();
 
@@ -159,8 +102,29 @@ export class AddressSpace implements Disposable {
   /** Bumped by each change that may show in this view; the view is current while they match. */
   #version = 0;
   #viewVersion = -1;
-  /** The range the last access hit; cleared by any change that may show in this view. */
-  readonly #mru = new MruSection();
+  // QEMU's mru_section: the flat range the last access hit and what the hot
+  // paths need of it, kept on the address space itself (one load fewer per
+  // access) and cleared by any change that may show in this view. Addresses
+  // [#mruStart, #mruStart + #mruSpan) lie in the range and in window 0 of its
+  // memory, and the views start at #mruStart (the memory's own views when the
+  // range starts at offset 0, else views from the range's offset), so a hot
+  // access indexes them with `addr - #mruStart` alone. Views are held, not
+  // read from the memory each time: they go at the next change of the view,
+  // and a mapping unmapped while still in the view reads zeros through them.
+  #mruStart = 0;
+  #mruSpan = 0;
+  #mruWritableSpan = 0;
+  #mruU8 = EMPTY_VIEWS.u8;
+  #mruU16 = EMPTY_VIEWS.u16;
+  #mruU32 = EMPTY_VIEWS.u32;
+  #mruU64 = EMPTY_VIEWS.u64;
+  #mruRange: FlatRange | null = null;
+  /** For an I/O range: its handlers, the address of its region's offset 0, and the sizes they take as is. */
+  #mruOps: RegionOps | null = null;
+  #mruOpsBase = 0;
+  #mruOpsMin = 0;
+  #mruOpsMax = 0;
+  #mruOpsUnaligned = false;
   /** The changes since the view was rendered, to patch it; null when only a full render will do. */
   #changes: TopologyChange[] | null = [];
   /** A change arrived since the listeners were last told. */
@@ -194,7 +158,7 @@ export class AddressSpace implements Disposable {
 
   #noteChange(change: TopologyChange, reach: ChangeReach): void {
     this.#version++;
-    this.#mru.clear();
+    this.#mruClear();
     this.#uncommitted = true;
     if (this.#changes === null) return;
     // Past 16 windows a full render is cheaper than patching (FlatView.patched agrees).
@@ -222,13 +186,12 @@ export class AddressSpace implements Disposable {
     // never computes a size), and span is at most 2^32, so the masks and
     // shifts are exact. The views start where the range starts, at an offset
     // that is a multiple of 8: aligned in the range is aligned in memory.
-    const m = this.#mru;
-    const k = addr - m.start;
+    const k = addr - this.#mruStart;
     const u = k >>> 0;
-    if (u === k && u + size <= m.span && (u & (size - 1)) === 0) {
-      if (size === 4) return m.u32[u >>> 2]!;
-      if (size === 2) return m.u16[u >>> 1]!;
-      if (size === 1) return m.u8[u]!;
+    if (u === k && u + size <= this.#mruSpan && (u & (size - 1)) === 0) {
+      if (size === 4) return this.#mruU32[u >>> 2]!;
+      if (size === 2) return this.#mruU16[u >>> 1]!;
+      if (size === 1) return this.#mruU8[u]!;
     }
     return this.#readSlow(addr, size);
   }
@@ -236,19 +199,18 @@ export class AddressSpace implements Disposable {
   #readSlow(addr: number, size: AccessSize): number {
     // The slow path's hot lane: the I/O range the last access hit, a size its
     // handlers take as is (dispatchRead would only check the alignment).
-    const m = this.#mru;
-    const ops = m.ops;
+    const ops = this.#mruOps;
     if (ops !== null) {
-      const r = m.range!;
-      const offset = addr - m.opsBase;
+      const r = this.#mruRange!;
+      const offset = addr - this.#mruOpsBase;
       if (
         addr >= r.start &&
         addr + size <= r.end &&
         Number.isInteger(addr) &&
         (size === 4 || size === 2 || size === 1) &&
-        size >= m.opsMin &&
-        size <= m.opsMax &&
-        (m.opsUnaligned || (offset & (size - 1)) === 0)
+        size >= this.#mruOpsMin &&
+        size <= this.#mruOpsMax &&
+        (this.#mruOpsUnaligned || (offset & (size - 1)) === 0)
       )
         return busValue(ops.read(offset, size), size);
     }
@@ -267,10 +229,9 @@ export class AddressSpace implements Disposable {
   }
 
   read64(addr: number): bigint {
-    const m = this.#mru;
-    const k = addr - m.start;
+    const k = addr - this.#mruStart;
     const u = k >>> 0;
-    if (u === k && u + 8 <= m.span && (u & 7) === 0) return m.u64[u >>> 3]!;
+    if (u === k && u + 8 <= this.#mruSpan && (u & 7) === 0) return this.#mruU64[u >>> 3]!;
     this.#checkAccess(addr, 8);
     const r = this.#rangeAt(addr);
     if (r !== undefined && addr + 8 <= r.end)
@@ -281,22 +242,21 @@ export class AddressSpace implements Disposable {
   write(addr: number, value: number, size: AccessSize): void {
     // The hot path, as read's: an aligned store of a value that fits, into
     // window 0 of the writable RAM or mapped range the last access hit.
-    const m = this.#mru;
-    const k = addr - m.start;
+    const k = addr - this.#mruStart;
     const u = k >>> 0;
-    if (u === k && u + size <= m.writableSpan && (u & (size - 1)) === 0 && typeof value === 'number') {
+    if (u === k && u + size <= this.#mruWritableSpan && (u & (size - 1)) === 0 && typeof value === 'number') {
       if (size === 4) {
         if (value >>> 0 === value) {
-          m.u32[u >>> 2] = value;
+          this.#mruU32[u >>> 2] = value;
           return;
         }
       } else if (size === 2) {
         if ((value & 0xffff) === value) {
-          m.u16[u >>> 1] = value;
+          this.#mruU16[u >>> 1] = value;
           return;
         }
       } else if (size === 1 && (value & 0xff) === value) {
-        m.u8[u] = value;
+        this.#mruU8[u] = value;
         return;
       }
     }
@@ -318,11 +278,10 @@ export class AddressSpace implements Disposable {
   write64(addr: number, value: bigint): void {
     if (typeof value !== 'bigint' || value < 0n || value > U64_MAX)
       throw new MemoryError('ERR_MEMORY_BAD_VALUE', `value ${value} does not fit 8 bytes`);
-    const m = this.#mru;
-    const k = addr - m.start;
+    const k = addr - this.#mruStart;
     const u = k >>> 0;
-    if (u === k && u + 8 <= m.writableSpan && (u & 7) === 0) {
-      m.u64[u >>> 3] = value;
+    if (u === k && u + 8 <= this.#mruWritableSpan && (u & 7) === 0) {
+      this.#mruU64[u >>> 3] = value;
       return;
     }
     this.#checkAccess(addr, 8);
@@ -331,16 +290,46 @@ export class AddressSpace implements Disposable {
     else this.#writeAcross(addr, value, 8);
   }
 
+  #mruSet(r: FlatRange): void {
+    this.#mruRange = r;
+    const ops = r.region.memory === null ? r.region.ops : null;
+    const direct = ops ? directAccessSizes(ops) : null;
+    this.#mruOps = direct !== null ? ops : null;
+    this.#mruOpsBase = r.start - r.offsetInRegion;
+    this.#mruOpsMin = direct?.min ?? 0;
+    this.#mruOpsMax = direct?.max ?? 0;
+    this.#mruOpsUnaligned = direct?.unaligned ?? false;
+    const views = hotViews(r);
+    this.#mruStart = r.start;
+    this.#mruSpan = Math.min(r.size, views.u8.length);
+    this.#mruWritableSpan = r.readonly ? 0 : this.#mruSpan;
+    this.#mruU8 = views.u8;
+    this.#mruU16 = views.u16;
+    this.#mruU32 = views.u32;
+    this.#mruU64 = views.u64;
+  }
+
+  #mruClear(): void {
+    this.#mruRange = null;
+    this.#mruOps = null;
+    this.#mruSpan = 0;
+    this.#mruWritableSpan = 0;
+    this.#mruU8 = EMPTY_VIEWS.u8;
+    this.#mruU16 = EMPTY_VIEWS.u16;
+    this.#mruU32 = EMPTY_VIEWS.u32;
+    this.#mruU64 = EMPTY_VIEWS.u64;
+  }
+
   /**
    * The range holding `addr` (QEMU's address_space_lookup_region with its
    * mru_section): the last one hit while it holds `addr`, else a lookup in
    * the current view, which becomes the last one hit.
    */
   #rangeAt(addr: number): FlatRange | undefined {
-    const last = this.#mru.range;
+    const last = this.#mruRange;
     if (last !== null && addr >= last.start && addr < last.end) return last;
     const r = this.flatView().lookup(addr);
-    if (r !== undefined) this.#mru.set(r);
+    if (r !== undefined) this.#mruSet(r);
     return r;
   }
 
@@ -438,7 +427,7 @@ export class AddressSpace implements Disposable {
     this.#unobserve();
     this.#listeners = [];
     this.#view = null;
-    this.#mru.clear();
+    this.#mruClear();
     this.#destroyed = true;
   }
 
