@@ -21,7 +21,9 @@ import * as libc from '../src/libc-index.js';
 
 const OFFSET = 0x40;
 const PREADS = 20_000;
-const LOADS = 20_000_000;
+const LOADS = 5_000_000;
+/** Batches per round on both sides: each side keeps its best batch of the round. */
+const BATCHES = 3;
 const ROUNDS = 15;
 
 const C_SOURCE = `
@@ -31,6 +33,7 @@ const C_SOURCE = `
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#define BATCHES 3
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
 /* One round: preads, loads, then getppid (a syscall that does nothing); prints ns per each. */
 int main(int argc, char **argv) {
@@ -39,14 +42,21 @@ int main(int argc, char **argv) {
   volatile uint32_t *map = mmap(0, 4096, PROT_READ, MAP_SHARED, 3, 0);
   if (map == MAP_FAILED) return 1;
   for (long i = 0; i < 1000; i++) if (pread(3, &v, 4, off) != 4) return 2;
-  double t0 = now();
-  for (long i = 0; i < preads; i++) { if (pread(3, &v, 4, off) != 4) return 2; sum ^= v; }
-  double t1 = now();
-  for (long i = 0; i < loads; i++) sum ^= map[(i & 0x3ff)];
-  double t2 = now();
-  for (long i = 0; i < preads; i++) sum ^= (uint32_t)getppid();
-  double t3 = now();
-  printf("%f %f %f %u\\n", (t1 - t0) / preads, (t2 - t1) / loads, (t3 - t2) / preads, sum);
+  /* Each figure is the best of BATCHES batches, as the JS side takes its own. */
+  double bp = 1e18, bl = 1e18, bg = 1e18;
+  for (int b = 0; b < BATCHES; b++) {
+    double t0 = now();
+    for (long i = 0; i < preads; i++) { if (pread(3, &v, 4, off) != 4) return 2; sum ^= v; }
+    double t1 = now();
+    for (long i = 0; i < loads; i++) sum ^= map[(i & 0x3ff)];
+    double t2 = now();
+    for (long i = 0; i < preads; i++) sum ^= (uint32_t)getppid();
+    double t3 = now();
+    if ((t1 - t0) / preads < bp) bp = (t1 - t0) / preads;
+    if ((t2 - t1) / loads < bl) bl = (t2 - t1) / loads;
+    if ((t3 - t2) / preads < bg) bg = (t3 - t2) / preads;
+  }
+  printf("%f %f %f %u\\n", bp, bl, bg, sum);
   return 0;
 }`;
 
@@ -87,10 +97,14 @@ try {
   const memView = new Uint32Array(koffi.view(mem, 4));
   // Each JS loop times itself (ns per call) so the C round, timed inside its own process, compares alike.
   const timed = (body: () => number) => (n: number) => {
-    const t0 = process.hrtime.bigint();
-    let s = 0;
-    for (let i = 0; i < n; i++) s ^= body();
-    return Number(process.hrtime.bigint() - t0) / n + (s & 0);
+    let best = Number.POSITIVE_INFINITY;
+    for (let b = 0; b < BATCHES; b++) {
+      const t0 = process.hrtime.bigint();
+      let s = 0;
+      for (let i = 0; i < n; i++) s ^= body();
+      best = Math.min(best, Number(process.hrtime.bigint() - t0) / n + (s & 0));
+    }
+    return best;
   };
   const forms = {
     sysPread: timed(() => {
@@ -144,7 +158,7 @@ try {
       best(cheapest) / c,
       'x',
       1.15,
-      `${ns(best(cheapest))} vs ${ns(c)}; per-round ratios ${min.toFixed(2)}-${max.toFixed(2)}x; best of ${ROUNDS} rounds of ${PREADS}`,
+      `${ns(best(cheapest))} vs ${ns(c)}; per-round ratios ${min.toFixed(2)}-${max.toFixed(2)}x; best of ${ROUNDS} rounds, each the best of ${BATCHES} batches of ${PREADS} on both sides`,
     ),
   );
   report(
