@@ -53,6 +53,8 @@ const unassignedWrite = defineTraceEvent('memory_unassigned_write', 'AS "%s" add
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
+/** The largest value of a 1, 2 or 4-byte access (a table: `2 ** (8 * size)` is a pow per call). */
+const VALUE_MAX = [0, 0xff, 0xffff, 0, 0xffff_ffff];
 
 const EMPTY = new ArrayBuffer(0);
 const EMPTY_VIEWS: RamWindow = {
@@ -266,7 +268,7 @@ export class AddressSpace implements Disposable {
   #writeSlow(addr: number, value: number, size: AccessSize): void {
     this.#checkAccess(addr, size);
     this.#checkSize(size);
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= 2 ** (size * 8)) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > VALUE_MAX[size]!) {
       throw new MemoryError('ERR_MEMORY_BAD_VALUE', `value ${value} does not fit a ${size}-byte access`);
     }
     const r = this.#rangeAt(addr);
