@@ -49,7 +49,13 @@ else missing.push('the package check (.test-results/packages.json)');
 
 const vmDir = join(root, 'tools', 'vm', '.test-results');
 if (vmRan) {
-  for (const report of ['host.json', 'vitest.json']) {
+  // One report per kernel line and pass (tools/vm/src/cli.ts): 6.1 over the group
+  // interface; 6.12 over the group, then over the cdev.
+  const lines = (process.env.VFIO_TS_VM_KERNELS ?? '6.1 6.12').split(/[\s,]+/).filter(Boolean);
+  const reports = ['host.json'];
+  if (lines.includes('6.1')) reports.push('vitest.json');
+  if (lines.includes('6.12')) reports.push('vitest-6.12.json', 'vitest-6.12-cdev.json');
+  for (const report of reports) {
     if (!existsSync(join(vmDir, report))) missing.push(`the VM tier (tools/vm/.test-results/${report})`);
   }
   if (existsSync(vmDir)) fold(vmDir);

@@ -5,6 +5,8 @@ import { sharedTestConfig } from '../../vitest.shared.mjs';
 // shared folder (/vmio) because the guest's view of the repository is a
 // throwaway overlay; the host copies it to tools/vm/.test-results/vitest.json.
 const io = process.env.VFIO_TS_VM_IO;
+// One report per pass (kernel line and interface): src/cli.ts names it.
+const report = process.env.VFIO_TS_VM_REPORT ?? 'vitest.json';
 
 export default defineConfig({
   test: {
@@ -17,6 +19,6 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    reporters: ['default', ['json', { outputFile: io ? `${io}/vitest.json` : '.test-results/vitest.json' }]],
+    reporters: ['default', ['json', { outputFile: io ? `${io}/${report}` : `.test-results/${report}` }]],
   },
 });

@@ -28,6 +28,10 @@ binds=$(sed -n 's/.*vfio_ts\.bind=\([^ ]*\).*/\1/p' /proc/cmdline | tr ',' ' ')
 for bdf in $binds; do
   [ -d "/sys/bus/pci/devices/$bdf" ] || fail "no PCI device $bdf"
   echo vfio-pci >"/sys/bus/pci/devices/$bdf/driver_override" || fail "driver_override $bdf"
+  # A built-in driver (virtio_pci on 6.12) has claimed it at boot: let it go first.
+  if [ -e "/sys/bus/pci/devices/$bdf/driver" ]; then
+    echo "$bdf" >"/sys/bus/pci/devices/$bdf/driver/unbind" || fail "unbind $bdf"
+  fi
   echo "$bdf" >/sys/bus/pci/drivers_probe
   [ "$(basename "$(readlink "/sys/bus/pci/devices/$bdf/driver")")" = vfio-pci ] || fail "$bdf did not bind to vfio-pci"
 done

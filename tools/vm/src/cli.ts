@@ -1,13 +1,24 @@
 /**
  * The VM tier's entry point.
- *   tsx tools/vm/src/cli.ts run [--timeout S] -- <command...>   run a command in the guest
- *   tsx tools/vm/src/cli.ts test [vitest args...]               run the VM tests in the guest
+ *   tsx tools/vm/src/cli.ts run [--kernel 6.1|6.12] [--timeout S] -- <command...>   run a command in the guest
+ *   tsx tools/vm/src/cli.ts test [vitest args...]   run the VM tests in a guest per kernel line
+ * The test run boots each kernel of VFIO_TS_VM_KERNELS (default "6.1 6.12") in turn.
  * Exit status: the command's own, or 1 when the guest could not be built,
  * booted or finished in time (the reason and the guest console are printed).
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { prepareGuest, REPO_ROOT, type RunResult, runInGuest, VM_ROOT, VmError } from './guest.js';
+import {
+  isKernelLine,
+  KERNEL_LINES,
+  type KernelLine,
+  prepareGuest,
+  REPO_ROOT,
+  type RunResult,
+  runInGuest,
+  VM_ROOT,
+  VmError,
+} from './guest.js';
 
 const RESULTS = join(VM_ROOT, '.test-results');
 
@@ -35,6 +46,15 @@ function failWith(err: unknown): never {
 
 async function run(args: string[]): Promise<number> {
   let timeoutSeconds = 600;
+  let kernel: KernelLine = '6.1';
+  // `pnpm vm` puts a `--` before everything: options may follow it.
+  if (args[0] === '--' && (args[1] === '--kernel' || args[1] === '--timeout')) args = args.slice(1);
+  if (args[0] === '--kernel') {
+    const value = args[1] ?? '';
+    if (!isKernelLine(value)) throw new Error(`--kernel takes ${KERNEL_LINES.join(' or ')}, got "${value}"`);
+    kernel = value;
+    args = args.slice(2);
+  }
   if (args[0] === '--timeout') {
     timeoutSeconds = Number(args[1]);
     if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
@@ -45,6 +65,7 @@ async function run(args: string[]): Promise<number> {
   if (args.length === 0) throw new Error('usage: run [--timeout S] -- <command...>');
   const r = await runInGuest({
     command: args.join(' '),
+    kernel,
     timeoutSeconds,
     onOutput: (s) => process.stdout.write(s),
   });
@@ -53,16 +74,70 @@ async function run(args: string[]): Promise<number> {
   return r.exitCode;
 }
 
+/** The kernel lines a test run boots: VFIO_TS_VM_KERNELS ("6.1 6.12" by default). */
+function testLines(): KernelLine[] {
+  const words = (process.env.VFIO_TS_VM_KERNELS ?? KERNEL_LINES.join(' ')).split(/[\s,]+/).filter(Boolean);
+  const bad = words.filter((w) => !isKernelLine(w));
+  if (bad.length > 0 || words.length === 0)
+    throw new Error(
+      `VFIO_TS_VM_KERNELS lists ${bad.join(', ') || 'nothing'}: use ${KERNEL_LINES.join(' and/or ')}`,
+    );
+  return words as KernelLine[];
+}
+
 async function test(args: string[]): Promise<number> {
-  rmSync(join(RESULTS, 'vitest.json'), { force: true });
-  const image = prepareGuest();
+  let status = 0;
+  for (const line of testLines()) {
+    const code = await testOn(line, args);
+    if (code !== 0) status = code;
+  }
+  return status;
+}
+
+interface Pass {
+  /** The interface the device tests open through (tools/vm/test/helpers.ts reads it). */
+  readonly iface: 'group' | 'cdev';
+  readonly report: string;
+  /** vitest filters and options of this pass. */
+  readonly select: readonly string[];
+}
+
+/**
+ * What runs on each kernel: the files over the group interface (cdev.vm.test.ts
+ * only on 6.12, which has cdevs), then on 6.12 the device tests again over the cdev.
+ */
+function passes(line: KernelLine): Pass[] {
+  if (line === '6.1')
+    return [{ iface: 'group', report: 'vitest.json', select: ['--exclude', 'test/cdev.vm.test.ts'] }];
+  return [
+    // cli.vm.test.ts spawns a node per command (~10 s each under TCG): on 6.12 the
+    // in-process cli-interfaces file covers the CLI.
+    { iface: 'group', report: 'vitest-6.12.json', select: ['--exclude', 'test/cli.vm.test.ts'] },
+    { iface: 'cdev', report: 'vitest-6.12-cdev.json', select: ['kernel-backend', 'pci-vfio'] },
+  ];
+}
+
+const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+
+async function testOn(line: KernelLine, args: string[]): Promise<number> {
+  const runs = passes(line);
+  for (const p of runs) rmSync(join(RESULTS, p.report), { force: true });
+  const image = prepareGuest(line);
   const vitest = join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
   if (!existsSync(vitest))
     throw new Error(`${vitest} is missing: run ./scripts/test (or pnpm install) first`);
-  const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  // Each pass runs even when an earlier one failed; the command fails if any did.
+  const command = [
+    'status=0',
+    ...runs.map((p) => {
+      const select = (args.length > 0 ? args : p.select).map(quote).join(' ');
+      return `VFIO_TS_VM_INTERFACE=${p.iface} VFIO_TS_VM_REPORT=${p.report} node ${vitest} run --config tools/vm/vitest.config.ts ${select} || status=1`;
+    }),
+    'exit $status',
+  ].join('\n');
   const r = await runInGuest({
     image,
-    command: `node ${vitest} run --config tools/vm/vitest.config.ts ${quoted}`,
+    command,
     // The guest's environment is its own; pass on what changes how vitest reports.
     env: Object.fromEntries(
       ['CI', 'NO_COLOR', 'FORCE_COLOR'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
@@ -70,13 +145,15 @@ async function test(args: string[]): Promise<number> {
     timeoutSeconds: 540,
     onOutput: (s) => process.stdout.write(s),
   });
-  report(r, 'the VM tests');
-  const json = join(r.ioDir, 'vitest.json');
-  if (existsSync(json)) {
-    mkdirSync(RESULTS, { recursive: true });
-    copyFileSync(json, join(RESULTS, 'vitest.json'));
-  } else {
-    console.error('vm: the guest wrote no vitest report (tools/vm/.test-results/vitest.json)');
+  report(r, `the VM tests on ${line} (${runs.map((p) => p.iface).join(', then ')})`);
+  for (const p of runs) {
+    const json = join(r.ioDir, p.report);
+    if (existsSync(json)) {
+      mkdirSync(RESULTS, { recursive: true });
+      copyFileSync(json, join(RESULTS, p.report));
+    } else {
+      console.error(`vm: the guest wrote no vitest report (tools/vm/.test-results/${p.report})`);
+    }
   }
   r.cleanup();
   return r.exitCode;

@@ -35,15 +35,28 @@ export class VmError extends Error {
   }
 }
 
+/**
+ * The kernels the tier boots: Debian 12's 6.1 (the container/group interface
+ * only) and bookworm-backports' 6.12 with iommufd and VFIO device cdevs
+ * rebuilt from Debian's source (both interfaces).
+ */
+export const KERNEL_LINES = ['6.1', '6.12'] as const;
+export type KernelLine = (typeof KERNEL_LINES)[number];
+
+export function isKernelLine(value: string): value is KernelLine {
+  return (KERNEL_LINES as readonly string[]).includes(value);
+}
+
 export interface GuestImage {
+  readonly line: KernelLine;
   readonly kernel: string;
   readonly initrd: string;
   readonly qemu: string;
 }
 
-/** Builds (or finds in the cache) the kernel and initramfs: guest/prepare.sh. */
-export function prepareGuest(): GuestImage {
-  const r = spawnSync('bash', [join(VM_ROOT, 'guest', 'prepare.sh')], {
+/** Builds (or finds in the cache) the kernel and initramfs of a kernel line: guest/prepare.sh. */
+export function prepareGuest(line: KernelLine = '6.1'): GuestImage {
+  const r = spawnSync('bash', [join(VM_ROOT, 'guest', 'prepare.sh'), line], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -56,10 +69,10 @@ export function prepareGuest(): GuestImage {
   if (r.status !== 0 || !values.kernel || !values.initrd || !values.qemu) {
     throw new VmError(
       'ERR_VM_PREPARE',
-      `tools/vm/guest/prepare.sh failed (exit ${r.status ?? r.signal}); its messages are above`,
+      `tools/vm/guest/prepare.sh ${line} failed (exit ${r.status ?? r.signal}); its messages are above`,
     );
   }
-  return { kernel: values.kernel, initrd: values.initrd, qemu: values.qemu };
+  return { line, kernel: values.kernel, initrd: values.initrd, qemu: values.qemu };
 }
 
 export interface RunOptions {
@@ -75,6 +88,8 @@ export interface RunOptions {
   readonly onOutput?: (chunk: string) => void;
   /** Guest RAM in MiB (default 2048). */
   readonly memoryMiB?: number;
+  /** Which kernel boots (default 6.1); ignored when `image` is given. */
+  readonly kernel?: KernelLine;
   readonly image?: GuestImage;
 }
 
@@ -150,7 +165,7 @@ function shellQuote(s: string): string {
 
 /** Boots the guest, runs `command`, and returns its output and exit code once the guest has powered off. */
 export async function runInGuest(options: RunOptions): Promise<RunResult> {
-  const image = options.image ?? prepareGuest();
+  const image = options.image ?? prepareGuest(options.kernel);
   const runs = join(VM_ROOT, '.cache', 'runs');
   mkdirSync(runs, { recursive: true });
   const ioDir = join(runs, `${process.pid}-${Date.now()}`);
@@ -161,6 +176,7 @@ export async function runInGuest(options: RunOptions): Promise<RunResult> {
     HOME: '/tmp',
     VFIO_TS_VM: '1',
     VFIO_TS_VM_IO: '/vmio',
+    VFIO_TS_VM_KERNEL_LINE: image.line,
     ...options.env,
   };
   const script = [

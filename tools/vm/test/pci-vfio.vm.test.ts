@@ -3,15 +3,16 @@
 // honoured, and with it ignored the MSI-X fixup splits nvme BAR0 as QEMU does.
 import { VfioPciDevice, type VfioPciOptions } from '@vfio-ts/pci-vfio';
 import { eventfdWait, expectNoLeaksInFile, resourceCounts, settle, traceLines } from '@vfio-ts/test-support';
-import { EventFd, openKernelDevice } from '@vfio-ts/vfio-sys';
+import { EventFd } from '@vfio-ts/vfio-sys';
 import { describe, expect, it } from 'vitest';
+import { INTERFACE, openDevice } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
 const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu', 'ivshmem'] as const;
 
 function realize(name: keyof typeof REFERENCE, options: VfioPciOptions = {}): VfioPciDevice {
   const bdf = REFERENCE[name].bdf;
-  return VfioPciDevice.realize(openKernelDevice(bdf), bdf, options);
+  return VfioPciDevice.realize(openDevice(bdf), bdf, options);
 }
 
 /** Register offsets worth reading on each device's mmap-able BARs (outside any MSI-X table). */
@@ -31,7 +32,7 @@ const PROBES: Record<(typeof DEVICES)[number], { bar: number; offsets: number[] 
 
 expectNoLeaksInFile();
 
-describe.each(DEVICES)('%s realized on the real driver', (name) => {
+describe.each(DEVICES)(`%s realized on the real driver (${INTERFACE} interface)`, (name) => {
   const fact = REFERENCE[name];
 
   it('maps every mmap-able BAR whole (MSIX_MAPPABLE honoured) with the msix-table overlay', () => {
@@ -152,7 +153,7 @@ describe('a sub-page BAR on the real driver (ivshmem BAR0, 0x100 bytes)', () => 
   });
 
   it('the kernel backend maps up to the page and refuses more', () => {
-    using device = openKernelDevice(REFERENCE.ivshmem.bdf);
+    using device = openDevice(REFERENCE.ivshmem.bdf);
     const page = device.regionMmap(0, 0, 0x1000, { read: true, write: true });
     try {
       expect(page.read(0x8, 4)).toBe(device.regionRead(0, 0x8, 4));
