@@ -121,12 +121,17 @@ export class AddressSpace implements Disposable {
   #mruU32 = EMPTY_VIEWS.u32;
   #mruU64 = EMPTY_VIEWS.u64;
   #mruRange: FlatRange | null = null;
-  /** For an I/O range: its handlers, the address of its region's offset 0, and the sizes they take as is. */
+  /**
+   * For an I/O range: its handlers, its bounds, the address of its region's
+   * offset 0, the 1/2/4-byte sizes they take as is (a mask of those sizes'
+   * bits, 0 for none) and the alignment mask (0 where unaligned is valid).
+   */
   #mruOps: RegionOps | null = null;
-  #mruOpsBase = 0;
-  #mruOpsMin = 0;
-  #mruOpsMax = 0;
-  #mruOpsUnaligned = false;
+  #mruIoStart = 0;
+  #mruIoEnd = 0;
+  #mruIoBase = 0;
+  #mruIoSizes = 0;
+  #mruIoAlign = -1;
   /** The changes since the view was rendered, to patch it; null when only a full render will do. */
   #changes: TopologyChange[] | null = [];
   /** A change arrived since the listeners were last told. */
@@ -201,20 +206,18 @@ export class AddressSpace implements Disposable {
   #readSlow(addr: number, size: AccessSize): number {
     // The slow path's hot lane: the I/O range the last access hit, a size its
     // handlers take as is (dispatchRead would only check the alignment).
-    const ops = this.#mruOps;
-    if (ops !== null) {
-      const r = this.#mruRange!;
-      const offset = addr - this.#mruOpsBase;
+    // `size & (size - 1)` keeps out sizes that are not powers of two, whose
+    // bits could overlap the mask's; offsets are integers below 2^53, so the
+    // low bits of `offset & (size - 1)` are exact.
+    if ((this.#mruIoSizes & size) !== 0 && (size & (size - 1)) === 0) {
+      const offset = addr - this.#mruIoBase;
       if (
-        addr >= r.start &&
-        addr + size <= r.end &&
+        addr >= this.#mruIoStart &&
+        addr + size <= this.#mruIoEnd &&
         Number.isInteger(addr) &&
-        (size === 4 || size === 2 || size === 1) &&
-        size >= this.#mruOpsMin &&
-        size <= this.#mruOpsMax &&
-        (this.#mruOpsUnaligned || (offset & (size - 1)) === 0)
+        (offset & (size - 1) & this.#mruIoAlign) === 0
       )
-        return busValue(ops.read(offset, size), size);
+        return busValue(this.#mruOps!.read(offset, size), size);
     }
     this.#checkAccess(addr, size);
     this.#checkSize(size);
@@ -297,10 +300,13 @@ export class AddressSpace implements Disposable {
     const ops = r.region.memory === null ? r.region.ops : null;
     const direct = ops ? directAccessSizes(ops) : null;
     this.#mruOps = direct !== null ? ops : null;
-    this.#mruOpsBase = r.start - r.offsetInRegion;
-    this.#mruOpsMin = direct?.min ?? 0;
-    this.#mruOpsMax = direct?.max ?? 0;
-    this.#mruOpsUnaligned = direct?.unaligned ?? false;
+    this.#mruIoStart = r.start;
+    this.#mruIoEnd = r.end;
+    this.#mruIoBase = r.start - r.offsetInRegion;
+    let sizes = 0;
+    if (direct !== null) for (const n of [1, 2, 4]) if (n >= direct.min && n <= direct.max) sizes |= n;
+    this.#mruIoSizes = sizes;
+    this.#mruIoAlign = direct?.unaligned ? 0 : -1;
     const views = hotViews(r);
     this.#mruStart = r.start;
     this.#mruSpan = Math.min(r.size, views.u8.length);
@@ -314,6 +320,7 @@ export class AddressSpace implements Disposable {
   #mruClear(): void {
     this.#mruRange = null;
     this.#mruOps = null;
+    this.#mruIoSizes = 0;
     this.#mruSpan = 0;
     this.#mruWritableSpan = 0;
     this.#mruU8 = EMPTY_VIEWS.u8;

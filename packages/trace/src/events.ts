@@ -22,6 +22,7 @@ export interface TraceEvent {
   readonly channelName: string;
   /** True while someone listens: guard expensive argument building with it. */
   readonly enabled: boolean;
+  /** Publishes the event when someone listens (a method: call it on the event). */
   emit(...args: TraceArg[]): void;
 }
 
@@ -41,6 +42,35 @@ export function traceChannelName(event: string): string {
   return CHANNEL_PREFIX + event;
 }
 
+/**
+ * An event over its channel. A class, not an object literal: V8 inlines a
+ * prototype getter, while a getter defined in a literal cost ~15-20 ns per
+ * `enabled` check here, more than some of the hot paths it guards.
+ */
+class ChannelTraceEvent implements TraceEvent {
+  readonly name: string;
+  readonly format: string;
+  readonly channelName: string;
+  readonly #channel: diagnosticsChannel.Channel;
+
+  constructor(name: string, format: string) {
+    this.#channel = diagnosticsChannel.channel(traceChannelName(name));
+    this.name = name;
+    this.format = format;
+    this.channelName = this.#channel.name as string;
+  }
+
+  get enabled(): boolean {
+    return this.#channel.hasSubscribers;
+  }
+
+  emit(...args: TraceArg[]): void {
+    const channel = this.#channel;
+    if (channel.hasSubscribers)
+      channel.publish({ event: this.name, format: this.format, args } satisfies TraceMessage);
+  }
+}
+
 /** Defines (or returns the already defined) event `name` with a QEMU printf `format`. */
 export function defineTraceEvent(name: string, format: string): TraceEvent {
   const existing = catalog.get(name);
@@ -48,18 +78,7 @@ export function defineTraceEvent(name: string, format: string): TraceEvent {
     if (existing.format !== format) throw new Error(`trace event ${name} redefined with another format`);
     return existing;
   }
-  const channel = diagnosticsChannel.channel(traceChannelName(name));
-  const event: TraceEvent = {
-    name,
-    format,
-    channelName: channel.name as string,
-    get enabled() {
-      return channel.hasSubscribers;
-    },
-    emit(...args: TraceArg[]) {
-      if (channel.hasSubscribers) channel.publish({ event: name, format, args } satisfies TraceMessage);
-    },
-  };
+  const event = new ChannelTraceEvent(name, format);
   catalog.set(name, event);
   return event;
 }
