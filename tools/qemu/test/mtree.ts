@@ -18,7 +18,7 @@ const LINE = /^(\s*)([0-9a-f]+)-([0-9a-f]+) \(prio (-?\d+), ([^)]+)\): (.*)$/;
 /** The first address space of `info mtree` output with this name (`memory`, `I/O`). */
 function addressSpace(text: string, name: string): string[] {
   const lines = text.split('\n');
-  const start = lines.findIndex((l) => l === `address-space: ${name}`);
+  const start = lines.indexOf(`address-space: ${name}`);
   if (start < 0) return [];
   const body: string[] = [];
   for (const l of lines.slice(start + 1)) {
