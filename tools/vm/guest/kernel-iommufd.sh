@@ -17,6 +17,20 @@ log() { echo "vm-prepare(6.12): $*" >&2; }
 die() { echo "vm-prepare(6.12): FAILED: $*" >&2; exit 1; }
 export PATH="$PATH:/sbin:/usr/sbin"
 
+# The build tools, from Debian: make, the compiler Debian built this kernel with
+# (its headers call x86_64-linux-gnu-gcc-12), xz, and libelf for the prebuilt objtool.
+need=()
+command -v make >/dev/null || need+=(make)
+command -v x86_64-linux-gnu-gcc-12 >/dev/null || need+=(gcc-12)
+command -v xz >/dev/null || need+=(xz-utils)
+/sbin/ldconfig -p 2>/dev/null | grep -q 'libelf\.so\.1 ' || need+=(libelf1)
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "missing build tools and not root: apt-get install --no-install-recommends ${need[*]}"
+  log "installing ${need[*]} (apt-get)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >&2 ||
+    die "apt-get could not install ${need[*]}"
+fi
+
 # A private apt view of bookworm-backports: own sources, lists and cache.
 apt_dir="$cache/apt-bookworm-backports"
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
