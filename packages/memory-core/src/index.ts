@@ -1,5 +1,5 @@
 export type { AccessSize, AddressSpaceKind, DirectWindow, MemoryListener } from './address-space.js';
-export { AddressSpace, memoryRead, memoryWrite } from './address-space.js';
+export { AddressSpace } from './address-space.js';
 export { InvalidAccessError, MemoryError } from './errors.js';
 export type { FlatRange } from './flatview.js';
 export { FlatView, flatViewRoot } from './flatview.js';
@@ -7,6 +7,7 @@ export type { MtreeOptions } from './mtree.js';
 export { formatMtree } from './mtree.js';
 export { UINT64_SPACE } from './numbers.js';
 export type { AccessRules, AccessValue, RegionOps, ValidRules } from './ops.js';
+export { memoryRead, memoryWrite } from './range-access.js';
 export type { RamDeviceMemory, RamWindow, RegionKind } from './region.js';
 export { MemoryRegion } from './region.js';
 export { beginTransaction, commitTransaction, memoryTransaction } from './transaction.js';
