@@ -10,6 +10,7 @@
 
 import {
   type AccessSize,
+  checkAccessSize,
   MappedArea,
   type MmapProtection,
   SysError,
@@ -163,6 +164,7 @@ export class VfioUserDevice implements VfioDeviceIo {
   }
 
   regionRead(index: number, offset: number, size: AccessSize): number {
+    checkAccessSize(size, 'regionRead');
     const data = this.#read(index, offset, size);
     let v = 0;
     for (let i = size - 1; i >= 0; i--) v = v * 256 + data[i]!;
@@ -175,6 +177,7 @@ export class VfioUserDevice implements VfioDeviceIo {
   }
 
   regionWrite(index: number, offset: number, value: number, size: AccessSize): void {
+    checkAccessSize(size, 'regionWrite');
     if (!Number.isInteger(value) || value < 0 || value >= 2 ** (8 * size))
       throw new VfioArgumentError(`value ${value} does not fit ${size} bytes`);
     const data = new Uint8Array(size);
@@ -183,12 +186,16 @@ export class VfioUserDevice implements VfioDeviceIo {
   }
 
   regionWrite64(index: number, offset: number, value: bigint): void {
+    if (typeof value !== 'bigint' || value < 0n || value > 0xffff_ffff_ffff_ffffn)
+      throw new VfioArgumentError(`value ${String(value).slice(0, 24)} is not a 64-bit unsigned bigint`);
     const data = new Uint8Array(8);
-    new DataView(data.buffer).setBigUint64(0, BigInt.asUintN(64, value), true);
+    new DataView(data.buffer).setBigUint64(0, value, true);
     this.#write(index, offset, data);
   }
 
   regionReadBlock(index: number, offset: number, length: number): Uint8Array {
+    if (!Number.isSafeInteger(length) || length < 0)
+      throw new VfioArgumentError(`block length ${String(length).slice(0, 24)} is not a safe integer >= 0`);
     const out = new Uint8Array(length);
     const chunk = this.#maxXfer();
     for (let at = 0; at < length; at += chunk)
@@ -197,6 +204,7 @@ export class VfioUserDevice implements VfioDeviceIo {
   }
 
   regionWriteBlock(index: number, offset: number, data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) throw new VfioArgumentError('block data must be a Uint8Array');
     const chunk = this.#maxXfer();
     for (let at = 0; at < data.byteLength; at += chunk)
       this.#write(index, offset + at, data.subarray(at, Math.min(data.byteLength, at + chunk)));
@@ -278,6 +286,7 @@ export class VfioUserDevice implements VfioDeviceIo {
 
   #read(index: number, offset: number, count: number): Uint8Array {
     this.#live();
+    checkRegionAddress(index, offset);
     traceRegionRw.emit(index, offset, count);
     const r = this.#request(
       VFIO_USER_REGION_READ,
@@ -289,6 +298,7 @@ export class VfioUserDevice implements VfioDeviceIo {
   }
 
   #write(index: number, offset: number, data: Uint8Array): void {
+    checkRegionAddress(index, offset);
     this.#live();
     traceRegionRw.emit(index, offset, data.byteLength);
     this.#request(
@@ -305,4 +315,12 @@ export class VfioUserDevice implements VfioDeviceIo {
   #live(): void {
     if (this.#closed) throw new VfioClosedError(`device ${this.name}`);
   }
+}
+
+/** Region index and offset go on the wire as u32 and u64: refuse what they cannot carry before sending. */
+function checkRegionAddress(index: number, offset: number): void {
+  if (!Number.isInteger(index) || index < 0 || index > 0xffff_ffff)
+    throw new VfioArgumentError(`region index ${String(index).slice(0, 24)} is not a u32`);
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new VfioArgumentError(`region offset ${String(offset).slice(0, 24)} is not a safe integer >= 0`);
 }
