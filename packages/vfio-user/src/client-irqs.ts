@@ -4,31 +4,18 @@
  */
 import type { EventFd, VfioIrqSet } from '@vfio-ts/vfio-sys';
 import { VfioArgumentError } from '@vfio-ts/vfio-sys';
-import {
-  VFIO_IRQ_SET_ACTION_MASK,
-  VFIO_IRQ_SET_ACTION_TRIGGER,
-  VFIO_IRQ_SET_ACTION_UNMASK,
-  VFIO_IRQ_SET_DATA_BOOL,
-  VFIO_IRQ_SET_DATA_EVENTFD,
-  VFIO_IRQ_SET_DATA_NONE,
-} from '@vfio-ts/vfio-sys/uapi';
+import { irqSetFlags } from '@vfio-ts/vfio-sys/uapi';
 import type { ClientConnection } from './client-connection.js';
 import { VFIO_USER_DEVICE_SET_IRQS } from './protocol.js';
 import { traceSetIrqs } from './trace.js';
 
 /** Sends `req`; `maxMsgFds` gives the server's limit on fds in one message (asked only when eventfds go). */
 export function sendSetIrqs(connection: ClientConnection, req: VfioIrqSet, maxMsgFds: () => number): void {
-  const action =
-    req.action === 'mask'
-      ? VFIO_IRQ_SET_ACTION_MASK
-      : req.action === 'unmask'
-        ? VFIO_IRQ_SET_ACTION_UNMASK
-        : VFIO_IRQ_SET_ACTION_TRIGGER;
+  const flags = irqSetFlags(req);
   const data = req.data;
   const what = `DEVICE_SET_IRQS index ${req.index}`;
   if (data.type !== 'eventfd') {
     const bytes = data.type === 'bool' ? Uint8Array.from(data.values, (v) => (v ? 1 : 0)) : new Uint8Array(0);
-    const flags = action | (data.type === 'bool' ? VFIO_IRQ_SET_DATA_BOOL : VFIO_IRQ_SET_DATA_NONE);
     traceSetIrqs.emit(req.index, req.start, req.count, flags);
     connection.request(
       VFIO_USER_DEVICE_SET_IRQS,
@@ -47,7 +34,6 @@ export function sendSetIrqs(connection: ClientConnection, req: VfioIrqSet, maxMs
   }
   if (data.eventfds.length !== req.count)
     throw new VfioArgumentError(`${what}: ${data.eventfds.length} eventfds for count ${req.count}`);
-  const flags = action | VFIO_IRQ_SET_DATA_EVENTFD;
   // As QEMU: runs of attached and of detached vectors, each at most max_msg_fds long (no fds = detach).
   const maxFds = Math.max(1, maxMsgFds());
   const list = data.eventfds;

@@ -240,27 +240,32 @@ export function decodeIrqInfo(buf: Uint8Array): { flags: number; index: number; 
   return { flags: dv.getUint32(4, true), index: dv.getUint32(8, true), count: dv.getUint32(12, true) };
 }
 
-/** vfio_irq_set with its data array (eventfds as s32, bools as u8). */
-export function encodeIrqSet(req: VfioIrqSet): Buffer {
+/** The vfio_irq_set flags of a request: its VFIO_IRQ_SET_DATA_* type and VFIO_IRQ_SET_ACTION_* (the kernel's and vfio-user's). */
+export function irqSetFlags(req: Pick<VfioIrqSet, 'action' | 'data'>): number {
   const action =
     req.action === 'mask'
       ? VFIO_IRQ_SET_ACTION_MASK
       : req.action === 'unmask'
         ? VFIO_IRQ_SET_ACTION_UNMASK
         : VFIO_IRQ_SET_ACTION_TRIGGER;
-  const data = req.data;
   const dataType =
-    data.type === 'none'
+    req.data.type === 'none'
       ? VFIO_IRQ_SET_DATA_NONE
-      : data.type === 'bool'
+      : req.data.type === 'bool'
         ? VFIO_IRQ_SET_DATA_BOOL
         : VFIO_IRQ_SET_DATA_EVENTFD;
+  return dataType | action;
+}
+
+/** vfio_irq_set with its data array (eventfds as s32, bools as u8). */
+export function encodeIrqSet(req: VfioIrqSet): Buffer {
+  const data = req.data;
   const dataBytes =
     data.type === 'none' ? 0 : data.type === 'bool' ? data.values.length : data.eventfds.length * 4;
   const argsz = 20 + dataBytes;
   const buf = Buffer.alloc(argsz);
   buf.writeUInt32LE(argsz, 0);
-  buf.writeUInt32LE(dataType | action, 4);
+  buf.writeUInt32LE(irqSetFlags(req), 4);
   buf.writeUInt32LE(req.index, 8);
   buf.writeUInt32LE(req.start, 12);
   buf.writeUInt32LE(req.count, 16);
