@@ -104,7 +104,12 @@ function composeInitrd(image: QemuImage, runDir: string, script: string): string
     throw new QemuError('ERR_QEMU_PREPARE', `busybox cpio failed: ${extra.stderr}`, { part: 'prepare' });
   }
   const initrd = join(runDir, 'initrd.cpio');
-  writeFileSync(initrd, Buffer.concat([readFileSync(image.initrd), extra.stdout]));
+  // The kernel takes a following cpio archive only at a 4-byte aligned offset
+  // (init/initramfs.c: `!(this_header & 3)`), otherwise it reads it as a
+  // compressed one ("invalid magic"): pad the gzip'd base with zeros, which it skips.
+  const base = readFileSync(image.initrd);
+  const padding = Buffer.alloc((4 - (base.length % 4)) % 4);
+  writeFileSync(initrd, Buffer.concat([base, padding, extra.stdout]));
   rmSync(stage, { recursive: true });
   return initrd;
 }
