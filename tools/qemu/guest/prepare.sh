@@ -30,9 +30,16 @@ now() { date +%s.%N; }
 # What the root holds. Changing this list installs the difference (the root is kept).
 ROOT_PACKAGES="busybox-static gpiod kmod xz-utils zstd"
 BACKPORTS_PACKAGES="qemu-system-x86"
-# Modules the guest loads, by name; their dependencies are added from
-# modules.dep and everything is loaded dependencies first.
+# Modules the guest's init loads at boot, by name; their dependencies are
+# added from modules.dep and everything is loaded dependencies first.
 GUEST_MODULES="gpio-pci-idio-16"
+# Modules shipped but not loaded at boot (in /modules/extra, with their own
+# load order in /modules/extra/order): a test script loads them when it wants
+# the driver (the nvme tests; the DMA-fault test runs without it).
+GUEST_EXTRA_MODULES="nvme"
+# Static programs built with the host's gcc into the cache and put in the
+# initramfs's /bin (guest/<name>.c each).
+GUEST_PROGRAMS="nvme-dma-fault"
 
 [ "$(id -u)" = 0 ] || die "the QEMU tier needs root (debootstrap, chroot, mount namespaces)"
 export DEBIAN_FRONTEND=noninteractive
@@ -90,12 +97,12 @@ if [ -z "$version" ]; then # offline with a cache from an earlier run
 fi
 [ -n "$version" ] || die "cannot resolve trixie's linux-image-amd64"
 case "$version" in 6.12*) ;; *) log "note: trixie's kernel is $version (the tier was written for 6.12)" ;; esac
-mod_key=$(echo "$GUEST_MODULES" | sha256sum | cut -c1-8)
+mod_key=$(echo "$GUEST_MODULES / $GUEST_EXTRA_MODULES" | sha256sum | cut -c1-8)
 kdir="$cache/kernel-$version-$mod_key"
 if [ ! -f "$kdir/.done" ]; then
   s=$(now)
   log "fetching linux-image-$version (apt-get download + dpkg -x, never installed)"
-  rm -rf "$kdir" && mkdir -p "$kdir/modules"
+  rm -rf "$kdir" && mkdir -p "$kdir/modules/extra"
   work="$root/tmp/kernel-$version"
   rm -rf "$work" && mkdir -p "$work" && chmod 777 "$work" # apt-get download drops to _apt
   in_root sh -c "cd /tmp/kernel-$version && apt-get download -q linux-image-$version" >&2 ||
@@ -110,7 +117,6 @@ if [ ! -f "$kdir/.done" ]; then
   cp "$work/x/boot/vmlinuz-$version" "$kdir/vmlinuz"
   # Dependencies first (modules.dep lists each module's dependencies, nearest first).
   declare -A seen=()
-  order=()
   visit() { # path relative to $mdir
     local rel=$1 dep
     [ -n "${seen[$rel]:-}" ] && return 0
@@ -118,32 +124,59 @@ if [ ! -f "$kdir/.done" ]; then
     for dep in $(awk -F': *' -v r="$rel" '$1 == r { print $2; exit }' "$mdir/modules.dep"); do visit "$dep"; done
     order+=("$rel")
   }
-  for m in $GUEST_MODULES; do
-    # The module's file name, with - or _ (both spellings name one module).
-    rel=$(awk -F: -v a="$m" -v b="${m//-/_}" '{ n = $1; sub(/.*\//, "", n); sub(/\.ko.*/, "", n) } n == a || n == b { print $1; exit }' "$mdir/modules.dep")
-    [ -n "$rel" ] || die "module $m is not in linux-image-$version"
-    visit "$rel"
-  done
-  : >"$kdir/modules/order"
-  for rel in "${order[@]}"; do
-    name=$(basename "$rel"); name=${name%%.ko*}
-    case "$rel" in
-      *.ko.xz) xz -dc "$mdir/$rel" >"$kdir/modules/$name.ko" ;;
-      *.ko.zst) in_root zstd -qdc "/tmp/kernel-$version/x/${mdir#"$work/x/"}/$rel" >"$kdir/modules/$name.ko" ;;
-      *) cp "$mdir/$rel" "$kdir/modules/$name.ko" ;;
-    esac
-    echo "$name" >>"$kdir/modules/order"
-  done
+  # Puts the modules named in $1 and their dependencies not already collected into $2, in load order.
+  collect() { # names folder
+    local m rel name
+    order=()
+    for m in $1; do
+      # The module's file name, with - or _ (both spellings name one module).
+      rel=$(awk -F: -v a="$m" -v b="${m//-/_}" '{ n = $1; sub(/.*\//, "", n); sub(/\.ko.*/, "", n) } n == a || n == b { print $1; exit }' "$mdir/modules.dep")
+      [ -n "$rel" ] || die "module $m is not in linux-image-$version"
+      visit "$rel"
+    done
+    : >"$2/order"
+    for rel in "${order[@]}"; do
+      name=$(basename "$rel"); name=${name%%.ko*}
+      case "$rel" in
+        *.ko.xz) xz -dc "$mdir/$rel" >"$2/$name.ko" ;;
+        *.ko.zst) in_root zstd -qdc "/tmp/kernel-$version/x/${mdir#"$work/x/"}/$rel" >"$2/$name.ko" ;;
+        *) cp "$mdir/$rel" "$2/$name.ko" ;;
+      esac
+      echo "$name" >>"$2/order"
+    done
+  }
+  collect "$GUEST_MODULES" "$kdir/modules"
+  collect "$GUEST_EXTRA_MODULES" "$kdir/modules/extra"
   rm -rf "$work"
   touch "$kdir/.done"
-  log "kernel $version, modules: $(tr '\n' ' ' <"$kdir/modules/order")"
+  log "kernel $version, modules at boot: $(tr '\n' ' ' <"$kdir/modules/order")," \
+    "extra: $(tr '\n' ' ' <"$kdir/modules/extra/order")"
   step "kernel" "$s"
 fi
 # Older kernels and module sets are not needed any more.
 find "$cache" -maxdepth 1 -name 'kernel-*' ! -name "$(basename "$kdir")" -exec rm -rf {} +
 
-# 3. The initramfs, rebuilt when init.sh, this script or the kernel change.
-key=$(cat "$here/init.sh" "$here/prepare.sh" "$root/.packages-key" | sha256sum | cut -c1-16)
+# 3. The guest's static programs, rebuilt when their source changes.
+declare -A program=()
+for p in $GUEST_PROGRAMS; do
+  src="$here/$p.c"
+  [ -f "$src" ] || die "no $src"
+  out="$cache/programs/$p-$(sha256sum "$src" | cut -c1-16)"
+  if [ ! -x "$out" ]; then
+    s=$(now)
+    command -v gcc >/dev/null || die "gcc is needed to build $p.c (apt-get install gcc libc6-dev)"
+    mkdir -p "$cache/programs"
+    gcc -static -O2 -Wall -Wextra -Werror -o "$out.tmp" "$src" >&2 || die "gcc -static $p.c failed"
+    mv "$out.tmp" "$out"
+    find "$cache/programs" -maxdepth 1 -name "$p-*" ! -name "$(basename "$out")" -delete
+    step "building $p ($(du -k "$out" | cut -f1) KiB, static)" "$s"
+  fi
+  program[$p]=$out
+done
+
+# 4. The initramfs, rebuilt when init.sh, this script, the kernel's modules or a program change.
+key=$(cat "$here/init.sh" "$here/prepare.sh" "$root/.packages-key" "$kdir/modules/order" "$kdir/modules/extra/order" \
+  "${program[@]}" | sha256sum | cut -c1-16)
 initrd="$cache/initramfs-$version-$key.cpio.gz"
 if [ ! -f "$initrd" ]; then
   s=$(now)
@@ -152,7 +185,8 @@ if [ ! -f "$initrd" ]; then
   trap 'rm -rf "$stage"' EXIT
   mkdir -p "$stage"/{bin,dev,proc,sys,tmp,modules}
   cp "$root/usr/bin/busybox" "$stage/bin/busybox"
-  cp "$kdir/modules/"* "$stage/modules/"
+  cp -r "$kdir/modules/"* "$stage/modules/"
+  for p in "${!program[@]}"; do cp "${program[$p]}" "$stage/bin/$p"; done
   cp "$here/init.sh" "$stage/init" && chmod 755 "$stage/init"
   # libgpiod's tools with the shared libraries they need, at the same paths.
   for tool in gpiodetect gpioinfo gpioget gpioset gpiomon; do

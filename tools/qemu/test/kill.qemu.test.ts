@@ -5,31 +5,15 @@
  * every fd and mapping the client brought (counted in /proc/<pid>/fd and
  * /proc/<pid>/maps), and the next QEMU boots the guest, whose driver binds.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_DIR, QemuError, runQemu, ServeProcess } from '../src/index.js';
 import { explained } from './explained.js';
+import { serverResources, until } from './server-resources.js';
 
 expectNoLeaksInFile();
-
-function serverResources(pid: number): { fds: number; memfdMaps: number } {
-  return {
-    fds: readdirSync(`/proc/${pid}/fd`).length,
-    memfdMaps: readFileSync(`/proc/${pid}/maps`, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('memfd:')).length,
-  };
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const count = (text: string, re: RegExp) => text.match(re)?.length ?? 0;
 
