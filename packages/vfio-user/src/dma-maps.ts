@@ -36,9 +36,15 @@ function refuse(errno: number, message: string): never {
 export class DmaMaps {
   readonly #maps: DmaMapping[] = [];
   readonly #limit: number;
+  readonly #beforeRelease: ((mapping: DmaMapping) => void) | null;
 
-  constructor(limit: number) {
+  /**
+   * `beforeRelease` runs before a map's memory is unmapped (a kernel device
+   * takes it out of its IOMMU there); if it throws on `remove`, the map stays.
+   */
+  constructor(limit: number, beforeRelease: ((mapping: DmaMapping) => void) | null = null) {
     this.#limit = limit;
+    this.#beforeRelease = beforeRelease;
   }
 
   get count(): number {
@@ -90,13 +96,22 @@ export class DmaMaps {
   remove(iova: bigint, size: bigint): void {
     const i = this.#maps.findIndex((m) => m.iova === iova && m.size === size);
     if (i < 0) refuse(ENOENT, `DMA_UNMAP [0x${iova.toString(16)}, +0x${size.toString(16)}) matches no map`);
+    this.#beforeRelease?.(this.#maps[i]!);
     const [m] = this.#maps.splice(i, 1);
     m!.area?.unmap();
   }
 
+  /** Removes every map; a failing `beforeRelease` does not keep one (see below). Returns how many there were. */
   removeAll(): number {
     const n = this.#maps.length;
-    for (const m of this.#maps.splice(0)) m.area?.unmap();
+    for (const m of this.#maps.splice(0)) {
+      try {
+        this.#beforeRelease?.(m);
+      } catch {
+        // The IOMMU refused the unmap: it keeps its own pin on the pages, so dropping our view is still safe.
+      }
+      m.area?.unmap();
+    }
     return n;
   }
 

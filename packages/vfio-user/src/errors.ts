@@ -15,6 +15,7 @@ export const EEXIST = 17;
 export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOSPC = 28;
+export const ERANGE = 34;
 export const ENOTSUP = 95;
 export const ETIMEDOUT = 110;
 export const EAGAIN_ERRNO = 11;

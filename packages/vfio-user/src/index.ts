@@ -18,6 +18,9 @@ export {
   VfioUserProtocolError,
   VfioUserSocketPathError,
 } from './errors.js';
+export type { ServableKernelDevice } from './kernel-device.js';
+export { KernelServedDevice } from './kernel-device.js';
 export * from './protocol.js';
+export type { ClientLifecycle, DmaTarget, IommuTarget, RegionFdSource } from './served-device.js';
 export type { ServerStats, VfioUserServerOptions } from './server.js';
 export { VfioUserServer } from './server.js';

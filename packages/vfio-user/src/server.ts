@@ -4,8 +4,9 @@
  * a time: while one is attached the listening socket is not polled, so the
  * next waits in the backlog and is served when the first leaves. A peer whose
  * uid is neither ours nor allowed is refused at accept (SO_PEERCRED). When a
- * client leaves, its DMA maps are unmapped and its eventfds dropped from the
- * device; the device itself, and its state, stay.
+ * client leaves, its eventfds are dropped from the device and its DMA maps
+ * unmapped; a device with a ClientLifecycle (a kernel device) is made
+ * quiescent in between; otherwise the device, and its state, stay.
  */
 import type { VfioDeviceIo } from '@vfio-ts/vfio-sys';
 import { acceptConnection, peerCredentials } from '@vfio-ts/vfio-sys/libc';
@@ -222,7 +223,7 @@ export class VfioUserServer implements Disposable {
     const why = partial ? `${reason} (mid-message)` : reason;
     traceServerDisconnect.emit(this.socketPath, why, released.dmaMaps, released.irqIndexes);
     this.#log(
-      `client pid ${client.pid} left: ${why}; released ${released.dmaMaps} DMA maps, ${released.irqIndexes} IRQ indexes`,
+      `client pid ${client.pid} left: ${why}; released ${released.dmaMaps} DMA maps, ${released.irqIndexes} IRQ indexes${released.device === null ? '' : `; device: ${released.device}`}`,
     );
     for (const resolve of this.#idle.splice(0)) resolve();
     if (!this.#closed) {

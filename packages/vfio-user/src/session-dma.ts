@@ -3,14 +3,27 @@
  * map table, and the device's DMA into client memory, through the mapping
  * where the client gave an fd, or by DMA_READ/DMA_WRITE requests to the
  * client (blocking until the reply) where it did not.
+ *
+ * A device behind an IOMMU (an IommuTarget: a kernel device) DMAs by itself:
+ * each map's memory also goes into the IOMMU at IOVA = the client's address,
+ * and comes out of it before the server unmaps it. Such a device can only
+ * reach memory the client gave as an fd, within the IOMMU's IOVA ranges.
  */
 import type { VfioUserCapabilities } from './capabilities.js';
 import { closeQuietly, type IncomingMessage, type MessageChannel } from './channel.js';
 import { command, decodeBody, isReply, type VfioUserBody } from './codec.js';
-import { DmaMaps } from './dma-maps.js';
-import { EINVAL, EIO, ENOTSUP, ETIMEDOUT, VfioUserConnectionError } from './errors.js';
+import { type DmaMapping, DmaMaps } from './dma-maps.js';
+import { EINVAL, EIO, ENOTSUP, ERANGE, ETIMEDOUT, VfioUserConnectionError } from './errors.js';
 import type { BodyOf } from './message-types.js';
-import { commandName, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_USER_DMA_READ, VFIO_USER_DMA_WRITE } from './protocol.js';
+import {
+  commandName,
+  VFIO_DMA_UNMAP_FLAG_ALL,
+  VFIO_USER_DMA_READ,
+  VFIO_USER_DMA_WRITE,
+  VFIO_USER_F_DMA_REGION_READ,
+  VFIO_USER_F_DMA_REGION_WRITE,
+} from './protocol.js';
+import type { IommuTarget } from './served-device.js';
 import { fail, type Outcome } from './session-outcome.js';
 import { traceServerDmaMap, traceServerDmaRw, traceServerDmaUnmap } from './trace.js';
 
@@ -20,21 +33,27 @@ export class SessionDma {
   readonly #timeoutMs: number;
   readonly #client: () => VfioUserCapabilities | null;
   readonly #defer: (message: IncomingMessage) => void;
+  readonly #iommu: IommuTarget | null;
+  /** Maps whose memory is in the IOMMU now (taken out before their memory is unmapped). */
+  readonly #inIommu = new Set<DmaMapping>();
   #nextId = 1;
   #waiting = false;
 
   /**
    * `client` gives the client's capabilities once negotiated; `defer` queues a
-   * client request that arrives while a DMA request waits for its reply.
+   * client request that arrives while a DMA request waits for its reply;
+   * `iommu` is the device's IOMMU when it DMAs by itself.
    */
   constructor(
     channel: MessageChannel,
     limits: { readonly maxDmaMaps: number; readonly dmaTimeoutMs: number },
     client: () => VfioUserCapabilities | null,
     defer: (message: IncomingMessage) => void,
+    iommu: IommuTarget | null = null,
   ) {
     this.#channel = channel;
-    this.#maps = new DmaMaps(limits.maxDmaMaps);
+    this.#iommu = iommu;
+    this.#maps = new DmaMaps(limits.maxDmaMaps, iommu === null ? null : (m) => this.#leaveIommu(m));
     this.#timeoutMs = limits.dmaTimeoutMs;
     this.#client = client;
     this.#defer = defer;
@@ -55,8 +74,47 @@ export class SessionDma {
     if (fds.length > 1) fail(EINVAL, `DMA_MAP with ${fds.length} fds`);
     const fd = fds.length === 1 ? fds.pop()! : null;
     traceServerDmaMap.emit(b.addr, b.size, b.offset, b.flags, fd ?? -1);
-    this.#maps.add(b.addr, b.size, b.flags, b.offset, fd, closeQuietly);
+    if (this.#iommu !== null) this.#mapIntoIommu(this.#iommu, b, fd);
+    else this.#maps.add(b.addr, b.size, b.flags, b.offset, fd, closeQuietly);
     return { body: { kind: 'empty' } };
+  }
+
+  #mapIntoIommu(iommu: IommuTarget, b: BodyOf<'dma-map'>, fd: number | null): void {
+    const what = `DMA_MAP [0x${b.addr.toString(16)}, +0x${b.size.toString(16)})`;
+    if (fd === null)
+      fail(
+        ENOTSUP,
+        `${what} without an fd: this device DMAs through its IOMMU with no server in the path, so it can only reach client memory given as an fd (QEMU: a shared memory backend, e.g. -object memory-backend-memfd,share=on)`,
+      );
+    try {
+      const ranges = iommu.iovaRanges();
+      const last = b.addr + b.size - 1n;
+      if (b.size === 0n || !ranges.some((r) => b.addr >= r.start && last <= r.last))
+        fail(
+          ERANGE,
+          `${what} is outside the IOMMU's IOVA ranges (${ranges.map((r) => `0x${r.start.toString(16)}-0x${r.last.toString(16)}`).join(', ') || 'none'})`,
+        );
+    } catch (err) {
+      closeQuietly(fd);
+      throw err;
+    }
+    const mapping = this.#maps.add(b.addr, b.size, b.flags, b.offset, fd, closeQuietly);
+    const read = (b.flags & VFIO_USER_F_DMA_REGION_READ) !== 0;
+    const write = (b.flags & VFIO_USER_F_DMA_REGION_WRITE) !== 0;
+    try {
+      iommu.iommuMap(b.addr, b.size, mapping.area!.address, read, write);
+    } catch (err) {
+      this.#maps.remove(b.addr, b.size); // not in the IOMMU: only our mapping goes
+      throw err;
+    }
+    this.#inIommu.add(mapping);
+  }
+
+  /** Takes a map's memory out of the IOMMU (before the server unmaps it); throws, keeping it, if the IOMMU refuses. */
+  #leaveIommu(mapping: DmaMapping): void {
+    if (!this.#inIommu.has(mapping)) return;
+    this.#iommu!.iommuUnmap(mapping.iova, mapping.size);
+    this.#inIommu.delete(mapping);
   }
 
   unmap(b: BodyOf<'dma-unmap'>): Outcome {

@@ -94,7 +94,8 @@ export class ClientIrqs {
     } finally {
       for (const e of eventfds) e.close();
     }
-    if (action === 'trigger' && eventfds.length > 0) this.#irqIndexes.add(b.index);
+    // Trigger or unmask eventfds (INTx resample): disabling the index when the client goes drops both.
+    if (eventfds.length > 0) this.#irqIndexes.add(b.index);
     return { body: { kind: 'empty' } };
   }
 

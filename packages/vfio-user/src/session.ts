@@ -32,7 +32,7 @@ import {
   VFIO_USER_REGION_WRITE,
   VFIO_USER_VERSION,
 } from './protocol.js';
-import { dmaTargetOf } from './served-device.js';
+import { clientLifecycleOf, dmaTargetOf, iommuTargetOf } from './served-device.js';
 import { DeviceRequests } from './session-device.js';
 import { SessionDma } from './session-dma.js';
 import { ClientIrqs } from './session-irqs.js';
@@ -71,7 +71,7 @@ export class ServerSession {
     const client = () => this.#client;
     this.#requests = new DeviceRequests(device, limits.maxDataXferSize, client);
     this.#irqs = new ClientIrqs(device);
-    this.#dma = new SessionDma(channel, limits, client, (m) => this.#inbox.push(m));
+    this.#dma = new SessionDma(channel, limits, client, (m) => this.#inbox.push(m), iommuTargetOf(device));
     this.#onError = onError;
     const host: DmaHost = {
       read: (address, length) => this.#dmaAccess(address, length, null),
@@ -130,16 +130,31 @@ export class ServerSession {
     return !this.#channel.peerClosed;
   }
 
-  /** Releases everything the client gave: DMA maps, eventfds in the device, queued fds. Returns what was released. */
-  close(): { dmaMaps: number; irqIndexes: number } {
-    if (this.#closed) return { dmaMaps: 0, irqIndexes: 0 };
+  /**
+   * Releases everything the client gave, in this order: eventfds in the
+   * device (its IRQ indexes disabled), the device's own cleanup for the next
+   * client (ClientLifecycle: a kernel device turns bus mastering off and
+   * resets), then DMA maps (out of the IOMMU, then unmapped), queued fds.
+   * Returns what was released and what the device did.
+   */
+  close(): { dmaMaps: number; irqIndexes: number; device: string | null } {
+    if (this.#closed) return { dmaMaps: 0, irqIndexes: 0, device: null };
     this.#closed = true;
     dmaTargetOf(this.#device)?.attachDmaHost(null);
     const irqIndexes = this.#irqs.release();
+    let device: string | null = null;
+    const lifecycle = clientLifecycleOf(this.#device);
+    if (lifecycle !== null) {
+      try {
+        device = lifecycle.clientGone();
+      } catch (err) {
+        device = `cleanup failed: ${(err as Error).message}`;
+      }
+    }
     for (const m of this.#inbox) for (const fd of m.fds) closeQuietly(fd);
     this.#inbox.length = 0;
     const dmaMaps = this.#dma.removeAll();
-    return { dmaMaps, irqIndexes };
+    return { dmaMaps, irqIndexes, device };
   }
 
   #dispatch(message: IncomingMessage): void {

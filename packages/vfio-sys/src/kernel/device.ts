@@ -26,7 +26,7 @@ import {
   encodeIrqSet,
   encodeRegionInfoRequest,
 } from '../uapi/codecs.js';
-import { VFIO_DEVICE_FLAGS_RESET } from '../uapi/constants.js';
+import { VFIO_DEVICE_FLAGS_RESET, VFIO_REGION_INFO_FLAG_MMAP } from '../uapi/constants.js';
 import {
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
@@ -146,6 +146,18 @@ export class KernelVfioDevice implements VfioDeviceIo {
     if (!(data instanceof Uint8Array))
       throw new VfioArgumentError(`regionWriteBlock data must be a Uint8Array, not ${typeof data}`);
     this.#transfer('pwrite', index, offset, data);
+  }
+
+  /**
+   * Where another process can mmap region `index` from: this device fd at the
+   * region's offset, for a region the kernel marks MMAP (its sparse areas and
+   * MSIX_MAPPABLE are in the region info, as the kernel gave them); null
+   * otherwise. The fd stays owned by this device.
+   */
+  regionFd(index: number): { readonly fd: number; readonly offset: number } | null {
+    const info = this.regionInfo(index);
+    if ((info.flags & VFIO_REGION_INFO_FLAG_MMAP) === 0 || info.size === 0) return null;
+    return { fd: this.fd, offset: info.fdOffset ?? 0 };
   }
 
   regionMmap(index: number, offset: number, size: number, prot: MmapProtection): MappedArea {
