@@ -6,7 +6,7 @@
  * Exit status: the command's own, or 1 when the guest could not be built,
  * booted or finished in time (the reason and the guest console are printed).
  */
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   isKernelLine,
@@ -98,6 +98,8 @@ interface Pass {
   /** The interface the device tests open through (tools/vm/test/helpers.ts reads it). */
   readonly iface: 'group' | 'cdev';
   readonly report: string;
+  /** The benchmark lines of the pass (test-support/bench's JSON lines, $VFIO_TS_BENCH_OUT). */
+  readonly bench: string;
   /** vitest filters and options of this pass. */
   readonly select: readonly string[];
 }
@@ -108,13 +110,43 @@ interface Pass {
  */
 function passes(line: KernelLine): Pass[] {
   if (line === '6.1')
-    return [{ iface: 'group', report: 'vitest.json', select: ['--exclude', 'test/cdev.vm.test.ts'] }];
+    return [
+      {
+        iface: 'group',
+        report: 'vitest.json',
+        bench: 'bench.jsonl',
+        select: ['--exclude', 'test/cdev.vm.test.ts'],
+      },
+    ];
   return [
     // cli.vm.test.ts spawns a node per command (~10 s each under TCG): on 6.12 the
-    // in-process cli-interfaces file covers the CLI.
-    { iface: 'group', report: 'vitest-6.12.json', select: ['--exclude', 'test/cli.vm.test.ts'] },
-    { iface: 'cdev', report: 'vitest-6.12-cdev.json', select: ['kernel-backend', 'pci-vfio'] },
+    // in-process cli-interfaces file covers the CLI. The vfio-user proxy (a server
+    // process per pass) runs over the group on 6.1 and over the cdev here.
+    {
+      iface: 'group',
+      report: 'vitest-6.12.json',
+      bench: 'bench-6.12.jsonl',
+      select: ['--exclude', 'test/cli.vm.test.ts', '--exclude', 'test/vfio-user-proxy.vm.test.ts'],
+    },
+    {
+      iface: 'cdev',
+      report: 'vitest-6.12-cdev.json',
+      bench: 'bench-6.12-cdev.jsonl',
+      select: ['kernel-backend', 'pci-vfio', 'vfio-user-proxy'],
+    },
   ];
+}
+
+/** The benchmark figures a pass printed (the tests print them too, amid vitest's output): one line each. */
+function printBench(file: string, line: KernelLine, iface: string): void {
+  if (!existsSync(file)) return;
+  for (const text of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
+    const r = JSON.parse(text) as { id: string; what: string; figure: number; unit: string; detail?: string };
+    const figure = Math.abs(r.figure) >= 10 ? r.figure.toFixed(1) : r.figure.toFixed(2);
+    console.error(
+      `vm: bench ${line} ${iface}: ${r.id} ${r.what}: ${figure}${r.unit}${r.detail ? ` (${r.detail})` : ''}`,
+    );
+  }
 }
 
 const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
@@ -134,7 +166,7 @@ async function testOn(line: KernelLine, args: string[]): Promise<number> {
     'status=0',
     ...runs.flatMap((p) => {
       const select = (args.length > 0 ? args : p.select).map(quote).join(' ');
-      const pass = `VFIO_TS_VM_INTERFACE=${p.iface} VFIO_TS_VM_REPORT=${p.report} node ${vitest} run --config tools/vm/vitest.config.ts ${select}`;
+      const pass = `VFIO_TS_VM_INTERFACE=${p.iface} VFIO_TS_VM_REPORT=${p.report} VFIO_TS_BENCH_OUT=/vmio/${p.bench} node ${vitest} run --config tools/vm/vitest.config.ts ${select}`;
       return [
         `${pass}; rc=$?`,
         `if [ $rc -gt 128 ] && [ ! -f /vmio/${p.report} ]; then`,
@@ -157,6 +189,7 @@ async function testOn(line: KernelLine, args: string[]): Promise<number> {
   });
   report(r, `the VM tests on ${line} (${runs.map((p) => p.iface).join(', then ')})`);
   for (const p of runs) {
+    printBench(join(r.ioDir, p.bench), line, p.iface);
     const json = join(r.ioDir, p.report);
     if (existsSync(json)) {
       mkdirSync(RESULTS, { recursive: true });

@@ -8,14 +8,18 @@ import {
 import * as libc from '@vfio-ts/vfio-sys/libc';
 import { VFIO_IRQ_INFO_NORESIZE, VFIO_PCI_MSIX_IRQ_INDEX } from '@vfio-ts/vfio-sys/uapi';
 
-/** A memfd-backed buffer mapped read/write: memory whose address can be given to VFIO_IOMMU_MAP_DMA. */
-export function dmaBuffer(size: number): { area: MappedArea; close(): void } {
+/**
+ * A memfd-backed buffer mapped read/write: memory whose address can be given
+ * to VFIO_IOMMU_MAP_DMA, and whose fd a vfio-user client sends with DMA_MAP.
+ */
+export function dmaBuffer(size: number): { area: MappedArea; fd: number; close(): void } {
   const fd = libc.sysMemfdCreate('vm-dma');
   try {
     libc.sysFtruncate(fd, size);
     const area = MappedArea.map(fd, 0, size, { read: true, write: true }, 'dma buffer');
     return {
       area,
+      fd,
       close() {
         area.unmap();
         libc.sysClose(fd);
