@@ -1,6 +1,8 @@
 export type { CapturedDevice, CapturedIrq, CapturedRegion } from './builtins/captures.js';
 export { deviceCaptures } from './builtins/captures.js';
 export { builtinModels } from './builtins/index.js';
+export type { NvmeIdentity, NvmeModelOptions } from './builtins/nvme.js';
+export { NVME_IDENTITY, nvmeModel } from './builtins/nvme.js';
 export type { RegisterHandlers } from './builtins/registers.js';
 export { register32 } from './builtins/registers.js';
 export type { MsiOptions, MsixPlacement, PciIds } from './config-builder.js';
@@ -16,7 +18,9 @@ export type {
   ModelBarContext,
   ModelContext,
   ModelHooks,
+  ModelTimer,
   MsixMode,
+  PeriodicWork,
 } from './model.js';
 export type { SimSpecifier } from './open.js';
 export { loadModel, openSimDevice, parseSimSpecifier, simModel } from './open.js';

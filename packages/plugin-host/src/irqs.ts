@@ -45,6 +45,8 @@ export interface IrqDeliveryGate {
   /** MSI-X: true when the vector is masked (function mask or the entry's mask bit); then its PBA bit is set. */
   msixMasked(vector: number): boolean;
   setMsixPending(vector: number, pending: boolean): void;
+  /** MSI-X: the host side of a vector attached (unmask) or detached (mask), as the kernel programs the device's table. */
+  setMsixVectorMask(vector: number, masked: boolean): void;
 }
 
 type Mode = 'none' | 'intx' | 'msi' | 'msix';
@@ -196,6 +198,14 @@ export class IrqController {
     signal(this.#vectors[vector]);
   }
 
+  /** After a device reset masked the table: unmask again the MSI-X vectors still attached (the kernel restores MSI-X state after a function reset). */
+  restoreMsixMasks(): void {
+    if (this.#mode !== 'msix') return;
+    this.#vectors.forEach((fd, v) => {
+      if (fd !== null) this.#gate.setMsixVectorMask(v, false);
+    });
+  }
+
   /** Releases every eventfd reference and returns to no interrupts. */
   close(): void {
     this.#disableVectors();
@@ -287,6 +297,7 @@ export class IrqController {
         const v = start + i;
         this.#vectors[v] = release(this.#vectors[v]!);
         if (efd !== null) this.#vectors[v] = efd.dup();
+        if (kind === 'msix') this.#gate.setMsixVectorMask(v, efd === null);
       });
       return;
     }
@@ -312,6 +323,10 @@ export class IrqController {
   }
 
   #disableVectors(): void {
+    if (this.#mode === 'msix')
+      this.#vectors.forEach((fd, v) => {
+        if (fd !== null) this.#gate.setMsixVectorMask(v, true);
+      });
     for (const fd of this.#vectors) release(fd);
     this.#vectors = [];
     this.#mode = 'none';

@@ -7,6 +7,9 @@
  */
 import type { MemoryRegion, RamDeviceMemory } from '@vfio-ts/memory-core';
 import type { BarLayout } from './config-space.js';
+import type { ModelTimer, PeriodicWork } from './model-timers.js';
+
+export type { ModelTimer, PeriodicWork } from './model-timers.js';
 
 export type MsixMode = 'mappable' | 'mmap-no-cap' | 'sparse';
 
@@ -84,6 +87,17 @@ export interface ModelContext {
   dmaRead(address: bigint, length: number): Uint8Array;
   /** DMA: write `data` to the client's memory at `address` (see dmaRead). */
   dmaWrite(address: bigint, data: Uint8Array): void;
+  /**
+   * Periodic work owned by the device: `work` runs `intervalMs` ms from now
+   * and again after each run, on an unref'd timer (it never keeps the process
+   * alive), until the handle is stopped or the device closes. `work` may
+   * return the delay before its next run (adaptive polling: short while busy,
+   * long while idle). For state a client changes through a mapping, which
+   * no handler sees (e.g. doorbells). A throw from `work` stops its timer and
+   * is reported (SimDeviceOptions.onModelError); it never reaches the event
+   * loop. A delay that is not a number in (0, 2^31 - 1] is ERR_MODEL_TIMER.
+   */
+  every(intervalMs: number, work: PeriodicWork): ModelTimer;
 }
 
 /**

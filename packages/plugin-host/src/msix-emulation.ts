@@ -99,6 +99,26 @@ export function setMsixPending(
   memoryWrite(memory, at, pending ? (word | bit) >>> 0 : (word & ~bit) >>> 0, 4);
 }
 
+/**
+ * A vector's mask bit in the device's own table, as the host kernel writes it
+ * when a user attaches an eventfd (request_irq unmasks) or detaches it
+ * (free_irq masks). The user's table is emulated above the seam (QEMU, our
+ * pci-vfio), so without this no client's vector would ever be unmasked here.
+ */
+export function setMsixVectorMask(
+  m: MsixLayout,
+  bars: readonly (BarBacking | undefined)[],
+  vector: number,
+  masked: boolean,
+): void {
+  memoryWrite(
+    bars[m.tableBar]!.memory,
+    m.tableOffset + vector * PCI_MSIX_ENTRY_SIZE + VECTOR_CTRL,
+    masked ? 1 : 0,
+    4,
+  );
+}
+
 /** The SPARSE_MMAP areas of the table's BAR: everything but the pages the table touches. */
 export function msixSparseAreas(
   m: MsixLayout,

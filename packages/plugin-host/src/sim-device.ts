@@ -44,12 +44,14 @@ import {
 import { IrqController } from './irqs.js';
 import type { DeviceModel, DmaHost, ModelBarContext, ModelHooks, MsixMode } from './model.js';
 import { checkHooks, checkModel, modelLabel } from './model-check.js';
+import { ModelTimers } from './model-timers.js';
 import {
   initMsixTable,
   type MsixLayout,
   msixLayoutOf,
   msixMasked,
   setMsixPending,
+  setMsixVectorMask,
 } from './msix-emulation.js';
 import {
   type AccessFacts,
@@ -74,6 +76,11 @@ export interface SimDeviceOptions {
   readonly msixMode?: MsixMode;
   /** Overrides the model's emulated host page size (4096 or 65536). */
   readonly pageSize?: number;
+  /**
+   * Hears of the model's periodic work that threw (`ModelContext.every`; that
+   * timer is stopped). Default: a process warning naming the model.
+   */
+  readonly onModelError?: (err: unknown) => void;
 }
 
 function msiVectors(config: ConfigSpace): number {
@@ -99,6 +106,7 @@ export class SimDevice implements VfioDeviceIo {
   /** How messages name the model (its plugin file when it came from one). */
   readonly #label: string;
   #dmaHost: DmaHost | null = null;
+  readonly #timers: ModelTimers;
   #closed = false;
 
   constructor(model: DeviceModel, name: string, options: SimDeviceOptions = {}) {
@@ -106,6 +114,14 @@ export class SimDevice implements VfioDeviceIo {
     this.name = name;
     this.model = model;
     this.#label = modelLabel(model);
+    const label = this.#label;
+    this.#timers = new ModelTimers(
+      options.onModelError ??
+        ((err) => {
+          const message = err instanceof Error ? err.message : quote(err);
+          process.emitWarning(`${label}: periodic work failed and was stopped: ${message}`, 'ModelWarning');
+        }),
+    );
     this.msixMode = options.msixMode ?? model.msixMode ?? 'mappable';
     this.pageSize = options.pageSize ?? model.pageSize ?? 4096;
     if (this.pageSize !== 4096 && this.pageSize !== 65536) {
@@ -155,14 +171,21 @@ export class SimDevice implements VfioDeviceIo {
           intxDisabled: () => (this.#config.read(PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE) !== 0,
           msixMasked: (v) => msixMasked(this.msix, this.#config, this.#bars, v),
           setMsixPending: (v, p) => setMsixPending(this.msix!, this.#bars, v, p),
+          setMsixVectorMask: (v, masked) => setMsixVectorMask(this.msix!, this.#bars, v, masked),
         },
       );
       this.#hooks = this.#setup();
       for (const bar of this.#bars) if (bar) guardHandlers(bar.space.flatView());
     } catch (err) {
+      this.#timers.close();
       this.#releaseBars();
       throw err;
     }
+  }
+
+  /** How many periodic works of the model are running (ModelContext.every). */
+  get timerCount(): number {
+    return this.#timers.count;
   }
 
   /**
@@ -324,6 +347,7 @@ export class SimDevice implements VfioDeviceIo {
     this.#config.reset();
     for (const bar of this.#bars) if (bar) zeroBarMemory(bar);
     if (this.msix) initMsixTable(this.name, this.msix, this.#bars);
+    this.#irqs.restoreMsixMasks();
     this.#hooks!.configWritten?.(0, this.#config.size);
     this.#hooks!.reset!();
   }
@@ -331,6 +355,7 @@ export class SimDevice implements VfioDeviceIo {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#timers.close();
     try {
       this.#hooks?.close?.();
     } finally {
@@ -368,6 +393,7 @@ export class SimDevice implements VfioDeviceIo {
         raise: (kind, vector) => this.raise(kind, vector),
         dmaRead: (address, length) => this.#dma('read', address, length).read(address, length),
         dmaWrite: (address, data) => this.#dma('write', address, data.byteLength).write(address, data),
+        every: (intervalMs, work) => this.#timers.every(intervalMs, work),
       });
     } catch (err) {
       const message = err instanceof Error ? err.message : quote(err);

@@ -24,8 +24,12 @@ describe('mapped areas are real shared memory', () => {
       expect(dev.regionRead(0, 0x100, 4)).toBe(0xdeadbeef);
       dev.regionWrite(0, 0x104, 0x1234, 2);
       expect(map.read(0x104, 2)).toBe(0x1234);
-      // The model sees mapped writes too: CC.EN written through the mapping shows as CSTS.RDY.
-      map.write(0x14, 1, 4);
+      // The model sees mapped writes too: the admin queues and CC.EN (with 64/16-byte I/O
+      // queue entries) written through the mapping show as CSTS.RDY.
+      map.write(0x24, 0x001f001f, 4); // AQA: 32 entries each
+      map.write(0x28, 0x10000, 4); // ASQ
+      map.write(0x30, 0x20000, 4); // ACQ
+      map.write(0x14, 0x00460001, 4);
       expect(dev.regionRead(0, 0x1c, 4) & 1).toBe(1);
     } finally {
       map.unmap();

@@ -1,58 +1,106 @@
 /**
  * `sim:nvme`: QEMU's NVMe controller (1b36:0010) as Linux vfio-pci presents
- * it: configuration space and regions from the capture, and the controller
- * registers a driver reads first. CC.EN drives CSTS.RDY; the MSI-X table
- * (65 vectors at BAR0+0x2000) and PBA (+0x3000) live in BAR memory.
+ * it (configuration space and regions from the capture: BAR0 of 16 KiB, fully
+ * mappable, the MSI-X table of 65 vectors at +0x2000 and the PBA at +0x3000),
+ * driving a working NVMe 1.4 controller with one RAM-backed namespace
+ * (builtins/nvme/). A client writes BAR0 through its mapping, so the
+ * controller polls BAR0 memory on a device-owned timer: every 1 ms while
+ * commands flow, every 5 ms when idle, every 20 ms while disabled.
+ * Slow-path writes to CC and the doorbells act at once.
  */
+import { MemoryRegion, memoryRead, memoryWrite } from '@vfio-ts/memory-core';
+import { ModelError, quote } from '../errors.js';
 import type { DeviceModel } from '../model.js';
 import { capturedModel } from './captured.js';
 import { nvmeCapture } from './captures.js';
-import { put32, put64, register32 } from './registers.js';
+import { NvmeController } from './nvme/controller.js';
+import { NVME_DEFAULT_DISK_BYTES } from './nvme/identity.js';
+import { RamNamespace } from './nvme/namespace.js';
+import {
+  NVME_CAP,
+  NVME_CC,
+  NVME_CSTS,
+  NVME_DOORBELLS,
+  NVME_DOORBELLS_END,
+  NVME_VS,
+} from './nvme/registers.js';
+import { register32 } from './registers.js';
 
-export const NVME_CAP = 0x00;
-export const NVME_VS = 0x08;
-export const NVME_INTMS = 0x0c;
-export const NVME_INTMC = 0x10;
-export const NVME_CC = 0x14;
-export const NVME_CSTS = 0x1c;
-export const NVME_AQA = 0x24;
+export { NVME_IDENTITY, type NvmeIdentity } from './nvme/identity.js';
+export {
+  NVME_AQA,
+  NVME_CAP,
+  NVME_CAP_VALUE,
+  NVME_CC,
+  NVME_CSTS,
+  NVME_INTMC,
+  NVME_INTMS,
+  NVME_VS,
+  NVME_VS_VALUE,
+} from './nvme/registers.js';
 
-/** MQES 2047, CQR, TO 7.5 s, CSS NVM, MPSMAX 64 KiB: what QEMU's controller reports. */
-export const NVME_CAP_VALUE = 0x7ffn | (1n << 16n) | (0x0fn << 24n) | (1n << 37n) | (4n << 52n);
-export const NVME_VS_VALUE = 0x00010400; // NVMe 1.4
+/** Poll intervals (ms): while commands flow, once idle for IDLE_AFTER polls, and while disabled. */
+export const NVME_POLL_BUSY_MS = 1;
+export const NVME_POLL_IDLE_MS = 5;
+export const NVME_POLL_DISABLED_MS = 20;
+const IDLE_AFTER = 100;
 
-export function nvmeModel(): DeviceModel {
+export interface NvmeModelOptions {
+  /** Size of the namespace's RAM disk in bytes (a multiple of 512; default 4 MiB). */
+  readonly diskBytes?: number;
+}
+
+function diskBytesOf(options: unknown): number {
+  if (options === undefined) return NVME_DEFAULT_DISK_BYTES;
+  if (options === null || typeof options !== 'object')
+    throw new ModelError('ERR_MODEL_OPTION', `sim:nvme options must be an object, not ${quote(options)}`);
+  const { diskBytes, ...rest } = options as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0)
+    throw new ModelError(
+      'ERR_MODEL_OPTION',
+      `sim:nvme has no option ${quote(unknown[0])}`,
+      'its one option is diskBytes',
+    );
+  if (diskBytes === undefined) return NVME_DEFAULT_DISK_BYTES;
+  if (typeof diskBytes !== 'number')
+    throw new ModelError('ERR_MODEL_OPTION', `sim:nvme diskBytes must be a number, not ${quote(diskBytes)}`);
+  return diskBytes;
+}
+
+export function nvmeModel(options?: NvmeModelOptions): DeviceModel {
+  const diskBytes = diskBytesOf(options);
+  new RamNamespace(diskBytes); // refuse a bad size when the model is made, not when it is opened
   return capturedModel('nvme', nvmeCapture, (ctx) => {
     const { region, memory } = ctx.bar(0);
-    const init = () => {
-      put64(memory, NVME_CAP, NVME_CAP_VALUE);
-      put32(memory, NVME_VS, NVME_VS_VALUE);
-      put32(memory, NVME_CC, 0);
-      put32(memory, NVME_CSTS, 0);
-    };
-    // CSTS.RDY follows CC.EN; reconciled on every slow-path touch, so a CC
-    // written through a mapping is honoured the next time CSTS is read.
-    const readyFromCc = () => {
-      const en = memory.u32[NVME_CC / 4]! & 1;
-      put32(memory, NVME_CSTS, (memory.u32[NVME_CSTS / 4]! & ~1) | en);
-    };
-    register32(region, memory, NVME_CC, 'nvme CC', {
-      write: (value) => {
-        put32(memory, NVME_CC, value);
-        readyFromCc();
-      },
-    });
+    const controller = new NvmeController(ctx, memory, new RamNamespace(diskBytes));
+    register32(region, memory, NVME_CC, 'nvme CC', { write: (value) => controller.writeCc(value) });
     register32(region, memory, NVME_CSTS, 'nvme CSTS', {
-      read: () => {
-        readyFromCc();
-        return memory.u32[NVME_CSTS / 4]!;
-      },
+      read: () => controller.syncCc(),
       write: () => {}, // read-only (NSSRO is W1C; never set here)
     });
     register32(region, memory, NVME_VS, 'nvme VS', { write: () => {} });
     register32(region, memory, NVME_CAP, 'nvme CAP lo', { write: () => {} });
     register32(region, memory, NVME_CAP + 4, 'nvme CAP hi', { write: () => {} });
-    init();
-    return { reset: init };
+    region.addSubregionOverlap(
+      NVME_DOORBELLS,
+      MemoryRegion.io('nvme doorbells', NVME_DOORBELLS_END - NVME_DOORBELLS, {
+        read: (at, n) => memoryRead(memory, NVME_DOORBELLS + at, n as 1 | 2 | 4),
+        write: (at, value, n) => {
+          memoryWrite(memory, NVME_DOORBELLS + at, Number(value), n as 1 | 2 | 4);
+          controller.poll();
+        },
+        impl: { min: 1, max: 4 },
+        valid: { min: 1, max: 4 },
+      }),
+      1,
+    );
+    let idle = 0;
+    ctx.every(NVME_POLL_DISABLED_MS, () => {
+      idle = controller.poll() ? 0 : idle + 1;
+      if (!controller.enabled) return NVME_POLL_DISABLED_MS;
+      return idle < IDLE_AFTER ? NVME_POLL_BUSY_MS : NVME_POLL_IDLE_MS;
+    });
+    return { reset: () => controller.powerOn() };
   });
 }

@@ -1,0 +1,375 @@
+/**
+ * The NVMe controller behind sim:nvme's BAR0. A client maps BAR0 and writes
+ * CC, AQA/ASQ/ACQ and the doorbells straight into its memory, so the
+ * controller polls that memory (as SPDK's vfio-user NVMe target polls its
+ * mapped doorbells): `poll()` acts on a changed CC (enable, disable,
+ * shutdown, as QEMU's nvme_write_bar does), takes the host's completion queue
+ * heads, runs what the submission queues hold, and signals each completion
+ * queue with new entries the host has not consumed. Slow-path writes to CC
+ * and the doorbells call it at once.
+ *
+ * Failures stay inside: a command whose data cannot be reached completes
+ * with an error status; a queue that cannot be reached makes the controller
+ * fatal (CSTS.CFS) until the host disables it.
+ */
+import { memoryRead, memoryWrite, type RamDeviceMemory } from '@vfio-ts/memory-core';
+import {
+  PCI_CAP_ID_MSIX,
+  PCI_CAPABILITY_LIST,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_ENABLE,
+  PCI_MSIX_FLAGS_QSIZE,
+} from '@vfio-ts/vfio-sys/uapi';
+import type { ModelContext } from '../../model.js';
+import { type AdminContext, executeAdmin } from './admin.js';
+import { contextDma, type NvmeDma, NvmeDmaFault } from './dma.js';
+import { Features } from './features.js';
+import { NVME_MAX_IO_QUEUES, NVME_MDTS } from './identity.js';
+import { executeIo } from './io.js';
+import type { RamNamespace } from './namespace.js';
+import { CompletionQueue, decodeCommand, SQE_BYTES, SubmissionQueue } from './queues.js';
+import {
+  CAP_CSS,
+  CAP_MPSMAX,
+  CAP_MPSMIN,
+  CC_EN,
+  CSTS_CFS,
+  CSTS_RDY,
+  CSTS_SHST_COMPLETE,
+  CSTS_SHST_MASK,
+  ccCss,
+  ccIocqes,
+  ccIosqes,
+  ccMps,
+  ccShn,
+  doorbellCqHead,
+  doorbellSqTail,
+  NVME_ACQ,
+  NVME_AQA,
+  NVME_ASQ,
+  NVME_CAP,
+  NVME_CAP_VALUE,
+  NVME_CC,
+  NVME_CSTS,
+  NVME_DOORBELLS,
+  NVME_DOORBELLS_END,
+  NVME_VS,
+  NVME_VS_VALUE,
+} from './registers.js';
+import { type Completion, NVME_DATA_TRANSFER_ERROR, NVME_DNR, NVME_INTERNAL_DEV_ERROR } from './status.js';
+
+/** Commands taken from one submission queue per poll, so a busy queue cannot hold the event loop. */
+const BATCH = 64;
+const CAP_LO = Number(NVME_CAP_VALUE & 0xffffffffn);
+const CAP_HI = Number(NVME_CAP_VALUE >> 32n);
+
+function findCapability(ctx: ModelContext, id: number): number | null {
+  let at = ctx.configRead(PCI_CAPABILITY_LIST, 1);
+  for (let n = 0; at !== 0 && n < 48; n++) {
+    if (ctx.configRead(at, 1) === id) return at;
+    at = ctx.configRead(at + 1, 1);
+  }
+  return null;
+}
+
+export interface NvmeControllerState {
+  readonly enabled: boolean;
+  readonly fatal: boolean;
+  readonly csts: number;
+  readonly sqs: number[];
+  readonly cqs: number[];
+  readonly heldAsyncEvents: number;
+}
+
+export class NvmeController {
+  readonly #ctx: ModelContext;
+  readonly #memory: RamDeviceMemory;
+  readonly #dma: NvmeDma;
+  readonly #namespace: RamNamespace;
+  readonly #features: Features;
+  readonly #msixCap: number | null;
+  /** The CC value last acted on. */
+  #cc = 0;
+  #csts = 0;
+  #pageSize = 4096;
+  #sqs: (SubmissionQueue | undefined)[] = [];
+  #cqs: (CompletionQueue | undefined)[] = [];
+  #heldAsyncEvents = 0;
+  /** The reason the controller went fatal, for messages and tests. */
+  #fatalReason: string | null = null;
+  readonly #admin: AdminContext;
+
+  constructor(ctx: ModelContext, memory: RamDeviceMemory, namespace: RamNamespace) {
+    this.#ctx = ctx;
+    this.#memory = memory;
+    this.#dma = contextDma(ctx);
+    this.#namespace = namespace;
+    this.#msixCap = findCapability(ctx, PCI_CAP_ID_MSIX);
+    // The vectors a completion queue may name: the MSI-X table's (QSIZE is 0's based), else INTx's one.
+    const vectors =
+      this.#msixCap === null
+        ? 1
+        : (ctx.configRead(this.#msixCap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_QSIZE) + 1;
+    this.#features = new Features(vectors);
+    const self = this;
+    this.#admin = {
+      dma: this.#dma,
+      get pageSize() {
+        return self.#pageSize;
+      },
+      namespace,
+      features: this.#features,
+      vectors,
+      sq: (qid) => this.#sqs[qid],
+      cq: (qid) => this.#cqs[qid],
+      createSq: (qid, base, size, cqid) => {
+        this.#sqs[qid] = new SubmissionQueue(qid, base, size, cqid);
+        this.#cqs[cqid]!.sqs.add(qid);
+      },
+      createCq: (qid, base, size, vector, interrupts) => {
+        this.#cqs[qid] = new CompletionQueue(qid, base, size, vector, interrupts);
+      },
+      deleteSq: (qid) => {
+        const sq = this.#sqs[qid]!;
+        this.#cqs[sq.cqid]?.sqs.delete(qid);
+        this.#sqs[qid] = undefined;
+      },
+      deleteCq: (qid) => {
+        this.#cqs[qid] = undefined;
+      },
+      holdAsyncEvent: () => {
+        if (this.#heldAsyncEvents > 3) return false;
+        this.#heldAsyncEvents++;
+        return true;
+      },
+    };
+    this.powerOn();
+  }
+
+  get enabled(): boolean {
+    return (this.#csts & CSTS_RDY) !== 0;
+  }
+
+  get fatalReason(): string | null {
+    return this.#fatalReason;
+  }
+
+  state(): NvmeControllerState {
+    const ids = (qs: ({ id: number } | undefined)[]) => qs.filter((q) => q !== undefined).map((q) => q.id);
+    return {
+      enabled: this.enabled,
+      fatal: (this.#csts & CSTS_CFS) !== 0,
+      csts: this.#csts,
+      sqs: ids(this.#sqs),
+      cqs: ids(this.#cqs),
+      heldAsyncEvents: this.#heldAsyncEvents,
+    };
+  }
+
+  /** Power-on state (device reset; BAR memory was zeroed before): registers as QEMU's controller starts. */
+  powerOn(): void {
+    this.#dropQueues();
+    this.#cc = 0;
+    this.#csts = 0;
+    memoryWrite(this.#memory, NVME_CC, 0, 4);
+    this.#restoreRegisters();
+  }
+
+  /** CC as the slow path wrote it: acted on at once. */
+  writeCc(value: number): void {
+    memoryWrite(this.#memory, NVME_CC, value >>> 0, 4);
+    this.syncCc();
+  }
+
+  /** Acts on a CC the host changed through its mapping; returns CSTS. */
+  syncCc(): number {
+    const cc = this.#reg(NVME_CC);
+    if (cc !== this.#cc) this.#applyCc(cc);
+    this.#restoreRegisters();
+    return this.#csts;
+  }
+
+  /**
+   * One pass: CC, completion queue heads, submission queues, interrupts.
+   * Returns whether anything happened (the caller polls faster while busy).
+   */
+  poll(): boolean {
+    this.syncCc();
+    if (!this.enabled || this.#csts & CSTS_CFS) return false;
+    let busy = false;
+    for (const cq of this.#cqs) {
+      if (!cq) continue;
+      const head = this.#reg(doorbellCqHead(cq.id));
+      if (head !== cq.head && head < cq.size) {
+        cq.head = head;
+        busy = true;
+      }
+    }
+    for (const sq of this.#sqs) {
+      if (!sq) continue;
+      const tail = this.#reg(doorbellSqTail(sq.id));
+      if (tail < sq.size) sq.tail = tail; // an invalid doorbell value is ignored, as QEMU ignores it
+      if (sq.pending > 0) {
+        busy = true;
+        if (!this.#run(sq)) return true; // fatal
+      }
+    }
+    this.#signal();
+    return busy;
+  }
+
+  /** Runs up to BATCH commands of `sq`; false if a queue was unreachable (the controller is fatal then). */
+  #run(sq: SubmissionQueue): boolean {
+    for (let left = BATCH; left > 0 && sq.pending > 0; ) {
+      const cq = this.#cqs[sq.cqid];
+      if (!cq) return true;
+      let fetched: { raw: Uint8Array; count: number };
+      try {
+        fetched = sq.fetch(this.#dma, left);
+      } catch (err) {
+        return this.#fatal(`SQ ${sq.id} entry at 0x${sq.base.toString(16)} + ${sq.head * SQE_BYTES}`, err);
+      }
+      for (let i = 0; i < fetched.count; i++) {
+        if (cq.full) return true; // wait for the host to free entries (its CQ head doorbell)
+        const command = decodeCommand(fetched.raw, i * SQE_BYTES);
+        sq.head = (sq.head + 1) % sq.size;
+        left--;
+        const done = this.#execute(sq.id, command);
+        if (done === null) continue; // held (an Asynchronous Event Request)
+        try {
+          cq.post(this.#dma, {
+            sqid: sq.id,
+            sqHead: sq.head,
+            cid: command.cid,
+            status: done.status,
+            result: done.result ?? 0,
+          });
+        } catch (err) {
+          return this.#fatal(`CQ ${cq.id} entry at 0x${cq.base.toString(16)} + ${cq.tail * 16}`, err);
+        }
+        // A command may have deleted its own queue, or the controller may have gone.
+        if (this.#sqs[sq.id] !== sq || !this.enabled) return true;
+      }
+    }
+    return true;
+  }
+
+  #execute(sqid: number, command: ReturnType<typeof decodeCommand>): Completion | null {
+    try {
+      if (sqid === 0) return executeAdmin(command, this.#admin);
+      return executeIo(command, {
+        dma: this.#dma,
+        pageSize: this.#pageSize,
+        namespace: this.#namespace,
+        maxTransfer: this.#pageSize * 2 ** NVME_MDTS,
+      });
+    } catch (err) {
+      // A fault of ours must not take the server down: the command fails, the controller goes on.
+      if (err instanceof NvmeDmaFault) return { status: NVME_DATA_TRANSFER_ERROR | NVME_DNR };
+      return { status: NVME_INTERNAL_DEV_ERROR | NVME_DNR };
+    }
+  }
+
+  /** Interrupts for completion queues with new entries the host has not consumed. */
+  #signal(): void {
+    for (const cq of this.#cqs) {
+      if (!cq?.posted) continue;
+      cq.posted = false;
+      if (!cq.interrupts || !cq.unconsumed) continue;
+      if (this.#msixEnabled()) this.#ctx.raise('msix', cq.vector);
+      else this.#ctx.raise('intx');
+    }
+  }
+
+  #msixEnabled(): boolean {
+    if (this.#msixCap === null) return false;
+    return (this.#ctx.configRead(this.#msixCap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_ENABLE) !== 0;
+  }
+
+  #fatal(what: string, err: unknown): false {
+    const why = err instanceof Error ? err.message : String(err);
+    this.#fatalReason = `${what}: ${why}`;
+    this.#csts = CSTS_CFS; // as QEMU's controller: failed, no longer ready
+    this.#restoreRegisters();
+    return false;
+  }
+
+  /** CC written: shutdown notifications and enable/disable edges, in QEMU's order. */
+  #applyCc(cc: number): void {
+    const old = this.#cc;
+    this.#cc = cc;
+    if (cc & CC_EN && !(old & CC_EN)) {
+      this.#csts = this.#start(cc) ? CSTS_RDY : CSTS_CFS;
+    } else if (!(cc & CC_EN) && old & CC_EN) {
+      this.#dropQueues(); // controller reset: queues, held events, features
+      this.#csts = 0;
+    }
+    if (ccShn(cc) !== 0 && ccShn(old) === 0) {
+      this.#csts = (this.#csts & ~CSTS_SHST_MASK) | CSTS_SHST_COMPLETE; // nothing to write back: RAM
+    } else if (ccShn(cc) === 0 && ccShn(old) !== 0) {
+      this.#csts &= ~CSTS_SHST_MASK;
+    }
+  }
+
+  /** CC.EN 0 -> 1: checks CC and the admin queue registers as QEMU's nvme_start_ctrl does, then sets up the admin queues. */
+  #start(cc: number): boolean {
+    const aqa = this.#reg(NVME_AQA);
+    const asq = this.#reg64(NVME_ASQ);
+    const acq = this.#reg64(NVME_ACQ);
+    const mps = ccMps(cc);
+    const asqs = aqa & 0xfff;
+    const acqs = (aqa >>> 16) & 0xfff;
+    const problem =
+      (CAP_CSS & (1 << ccCss(cc))) === 0
+        ? `CC.CSS ${ccCss(cc)} not supported`
+        : mps < CAP_MPSMIN || mps > CAP_MPSMAX
+          ? `CC.MPS ${mps} outside CAP.MPSMIN..MPSMAX`
+          : ccIosqes(cc) !== 6 || ccIocqes(cc) !== 4
+            ? `CC.IOSQES ${ccIosqes(cc)} / IOCQES ${ccIocqes(cc)} (need 6 and 4)`
+            : asqs === 0 || acqs === 0
+              ? `AQA 0x${aqa.toString(16)}: an admin queue of one entry`
+              : asq % BigInt(4096 << mps) !== 0n || acq % BigInt(4096 << mps) !== 0n
+                ? `ASQ 0x${asq.toString(16)} / ACQ 0x${acq.toString(16)} not page aligned`
+                : null;
+    if (problem !== null) {
+      this.#fatalReason = `enable refused: ${problem}`;
+      return false;
+    }
+    this.#fatalReason = null;
+    this.#pageSize = 4096 << mps;
+    this.#memory.u8.fill(0, NVME_DOORBELLS, NVME_DOORBELLS_END); // what a host rang while disabled means nothing
+    this.#cqs[0] = new CompletionQueue(0, acq, acqs + 1, 0, true);
+    this.#sqs[0] = new SubmissionQueue(0, asq, asqs + 1, 0);
+    this.#cqs[0].sqs.add(0);
+    return true;
+  }
+
+  /** Queues, held events and features gone; the doorbells (memory here, registers on hardware) back to 0. */
+  #dropQueues(): void {
+    this.#memory.u8.fill(0, NVME_DOORBELLS, NVME_DOORBELLS_END);
+    this.#sqs = new Array(NVME_MAX_IO_QUEUES + 1);
+    this.#cqs = new Array(NVME_MAX_IO_QUEUES + 1);
+    this.#heldAsyncEvents = 0;
+    this.#features.reset();
+  }
+
+  /** CAP, VS and CSTS are read-only; a host writing them through its mapping gets them back. */
+  #restoreRegisters(): void {
+    this.#put(NVME_CAP, CAP_LO);
+    this.#put(NVME_CAP + 4, CAP_HI);
+    this.#put(NVME_VS, NVME_VS_VALUE);
+    this.#put(NVME_CSTS, this.#csts);
+  }
+
+  #put(offset: number, value: number): void {
+    if (this.#reg(offset) !== value >>> 0) memoryWrite(this.#memory, offset, value >>> 0, 4);
+  }
+
+  #reg(offset: number): number {
+    return memoryRead(this.#memory, offset, 4) as number;
+  }
+
+  #reg64(offset: number): bigint {
+    return BigInt(this.#reg(offset)) | (BigInt(this.#reg(offset + 4)) << 32n);
+  }
+}
