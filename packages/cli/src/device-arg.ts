@@ -8,6 +8,7 @@ import {
   type IommuInterface,
   type IommuInterfaceChoice,
   normalizeBdf,
+  type OpenedVfioDevice,
   openVfioDevice,
   type SysfsOptions,
   type VfioBackendKind,
@@ -23,6 +24,8 @@ export interface DeviceArg {
   open(): VfioDeviceIo;
   /** Kernel devices, once opened: the interface used (group or cdev), its node, and why it was chosen. */
   iommu?(): { readonly interface: IommuInterface; readonly path: string; readonly reason: string } | null;
+  /** Kernel devices: opens with the same options as open(), keeping the DMA space (for `serve`). */
+  openKernel?(): OpenedVfioDevice;
 }
 
 export function parseDeviceArg(
@@ -39,15 +42,17 @@ export function parseDeviceArg(
   if (/^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i.test(text)) {
     const bdf = normalizeBdf(text);
     let used: ReturnType<NonNullable<DeviceArg['iommu']>> = null;
+    const openKernel = () => {
+      const opened = openVfioDevice(bdf, { ...sysfs, interface: iommuInterface });
+      used = { interface: opened.interface, path: opened.path, reason: opened.reason };
+      return opened;
+    };
     return {
       backend: 'kernel',
       name: bdf,
-      open: () => {
-        const opened = openVfioDevice(bdf, { ...sysfs, interface: iommuInterface });
-        used = { interface: opened.interface, path: opened.path, reason: opened.reason };
-        return opened.device;
-      },
+      open: () => openKernel().device,
       iommu: () => used,
+      openKernel,
     };
   }
   throw new UsageError(

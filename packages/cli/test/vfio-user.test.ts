@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { builtinModels } from '@vfio-ts/plugin-host';
-import { tempDir } from '@vfio-ts/test-support';
+import { FakeSystem, tempDir } from '@vfio-ts/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cli } from './run-cli.js';
 
@@ -153,6 +153,43 @@ describe('vfio-ts serve and vfio-user: devices', () => {
     const none = cli(['inspect', `vfio-user:${join(tmp.dir, 'nobody.sock')}`]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no vfio-user server on .*nobody.sock \(ENOENT\)/);
+  });
+
+  afterAll(() => tmp[Symbol.dispose]());
+});
+
+describe('vfio-ts serve <bdf> (kernel backend; this host has no VFIO, so only its errors)', () => {
+  const tmp = tempDir('vfio-ts-cli-serve-kernel-');
+
+  it('opens the device through the kernel backend and says why it cannot, naming interface and node; no socket is left', () => {
+    const sys = new FakeSystem().addDevice('0000:00:03.0', { group: 7, driver: 'vfio-pci' });
+    const socket = join(tmp.dir, 'k.sock');
+    const noContainer = '\\): /dev/vfio/vfio does not exist: load the vfio-pci module';
+    for (const [iface, pattern] of [
+      ['auto', `\\(/dev/vfio/7; auto: no VFIO device cdev, so the container/group interface${noContainer}`],
+      ['group', `\\(/dev/vfio/7; forced \\(--iommu-interface group\\)${noContainer}`],
+      [
+        'cdev',
+        '\\(/dev/vfio/devices/<vfioN>; forced \\(--iommu-interface cdev\\)\\): 0000:00:03\\.0 has no VFIO device cdev',
+      ],
+    ] as const) {
+      const r = cli(['--iommu-interface', iface, 'serve', '00:03.0', '--socket', socket], {
+        VFIO_TS_SYSFS_ROOT: sys.sysfsRoot,
+      });
+      expect([r.code, r.stdout], r.stderr).toEqual([1, '']);
+      expect(r.stderr).toMatch(
+        new RegExp(`^vfio-ts: 0000:00:03\\.0 through the (group|cdev) interface .*${pattern}`),
+      );
+      expect(existsSync(socket)).toBe(false);
+    }
+  });
+
+  it('--help names the kernel device and the DMA rule', () => {
+    const help = cli(['serve', '--help']).stdout.replace(/\s+/g, ' ');
+    expect(help).toMatch(
+      /PCI address \(0000:01:00\.0, bound to vfio-pci; --iommu-interface and --sysfs-root apply\)/,
+    );
+    expect(help).toMatch(/the client must give its DMA memory as fds/);
   });
 
   afterAll(() => tmp[Symbol.dispose]());

@@ -1,10 +1,14 @@
 /**
  * `vfio-ts serve <device> --socket <path>`: serves a device over vfio-user
  * (QEMU's vfio-user-pci, or `vfio-ts ... vfio-user:<path>`) until Ctrl-C or
- * SIGTERM, which disconnect the client and remove the socket.
+ * SIGTERM, which disconnect the client and remove the socket. A kernel
+ * device (a PCI address) is opened with the global kernel options
+ * (--iommu-interface, --sysfs-root) and served through KernelServedDevice:
+ * the client maps its BARs through the device fd, gets its interrupts from
+ * the kernel, and the device DMAs into the client's memory through the IOMMU.
  */
 import type { VfioDeviceIo } from '@vfio-ts/vfio-sys';
-import { VfioUserServer } from '@vfio-ts/vfio-user';
+import { KernelServedDevice, VfioUserServer } from '@vfio-ts/vfio-user';
 import { type Command, Option } from 'commander';
 import type { DeviceArg } from '../device-arg.js';
 import { UsageError } from '../errors.js';
@@ -64,8 +68,13 @@ export function registerServe(
 ): void {
   program
     .command('serve')
-    .description('serve a device over vfio-user (QEMU vfio-user-pci, or vfio-user:<socket>) until Ctrl-C')
-    .argument('<device>', 'sim:<name>, sim:<path>.json (what vfio-ts can open)')
+    .description(
+      'serve a device over vfio-user (QEMU vfio-user-pci, or vfio-user:<socket>) until Ctrl-C: a model, or a real device on vfio-pci (its BARs mapped by the client, its interrupts and DMA straight between the kernel and the client; the client must give its DMA memory as fds, e.g. QEMU with a shared memfd memory backend)',
+    )
+    .argument(
+      '<device>',
+      'PCI address (0000:01:00.0, bound to vfio-pci; --iommu-interface and --sysfs-root apply), sim:<name> or sim:<path>.json',
+    )
     .requiredOption('--socket <path>', 'Unix socket to listen on (created 0600; a stale socket is replaced)')
     .addOption(
       new Option('--allow-uid <uid>', 'also accept clients running as this uid (repeatable)')
@@ -77,14 +86,19 @@ export function registerServe(
       const out = createOutput({ json: opts.json, stdout });
       const allowUids = opts.allowUid.map(parseUid);
       const arg = parse(text, cmd);
-      const device = arg.open();
+      const kernel = arg.openKernel ? new KernelServedDevice(arg.openKernel()) : null;
+      const device: VfioDeviceIo = kernel ?? arg.open();
+      // What the listening line says about the device: the kernel backend names its IOMMU interface and node.
+      const via = kernel ? ` (kernel, ${kernel.interface} ${kernel.path})` : '';
       try {
         const signal = await serveUntilSignal(device, opts.socket, {
           allowUids,
           log: (line) => stderr.write(`vfio-ts serve: ${line}\n`),
           ready: (server) => {
-            if (out.json) out.document({ device: arg.name, socket: server.socketPath, listening: true });
-            else out.line(`serving ${arg.name} on ${server.socketPath} (Ctrl-C to stop)`);
+            const backend = kernel ? { backend: 'kernel', iommuInterface: kernel.interface } : {};
+            if (out.json)
+              out.document({ device: arg.name, ...backend, socket: server.socketPath, listening: true });
+            else out.line(`serving ${arg.name}${via} on ${server.socketPath} (Ctrl-C to stop)`);
           },
         });
         stderr.write(`vfio-ts serve: ${signal}: client disconnected, socket removed\n`);
