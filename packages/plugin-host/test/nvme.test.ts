@@ -5,6 +5,7 @@
  * vectors counted on eventfds. The poll runs on vitest's fake timers.
  */
 import { resourceCounts } from '@vfio-ts/test-support';
+import { EventFd } from '@vfio-ts/vfio-sys';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { NVME_IDENTITY } from '../src/index.js';
 import { ascii, HOST_BASE, HOST_BYTES, NvmeTestHost } from './nvme-driver.js';
@@ -246,5 +247,315 @@ describe('sim:nvme: admin commands Linux sends at probe', () => {
     expect(host.run(0, { opcode: 0x00, cdw10: 1 }).status).toBe(0);
     expect(host.run(0, { opcode: 0x04, cdw10: 1 }).status).toBe(0);
     expect(host.run(0, { opcode: 0x04, cdw10: 0 }).status).toBe(0x4101);
+  });
+});
+
+/** A host ready for I/O: enabled, two queue pairs granted, MSI-X on vectors 0..2, I/O queue pair 1 on vector 1. */
+function ioHost(entries = 32): NvmeTestHost {
+  const host = new NvmeTestHost();
+  host.useMsix(3);
+  expect(host.enable()).toBe(1);
+  host.run(0, { opcode: 0x09, cdw10: 0x07, cdw11: 1 | (1 << 16) });
+  const [cq, sq] = host.createIoQueues(1, entries);
+  expect([cq.status, sq.status]).toEqual([0, 0]);
+  host.interrupts();
+  return host;
+}
+
+const READ = 0x02;
+const WRITE = 0x01;
+const rw = (opcode: number, slba: number, blocks: number, prp1: bigint, prp2 = 0n) => ({
+  opcode,
+  nsid: 1,
+  prp1,
+  prp2,
+  cdw10: slba,
+  cdw11: 0,
+  cdw12: blocks - 1,
+});
+
+function pattern(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = (i * 31 + seed * 7 + (i >> 9)) & 0xff;
+  return out;
+}
+
+/** A PRP list at `list` (may start inside its page) naming `pages`. */
+function writeList(host: NvmeTestHost, list: bigint, pages: bigint[]): void {
+  const v = host.view(list, pages.length * 8);
+  const d = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  pages.forEach((p, i) => d.setBigUint64(8 * i, p, true));
+}
+
+describe('sim:nvme: reads and writes of the RAM namespace', () => {
+  it('PRP1 only: 4 KiB written then read back into another buffer', () => {
+    using host = ioHost();
+    const src = host.alloc(4096);
+    const dst = host.alloc(4096);
+    host.view(src, 4096).set(pattern(4096, 1));
+    expect(host.run(1, rw(WRITE, 8, 8, src)).status).toBe(0);
+    expect(host.run(1, rw(READ, 8, 8, dst)).status).toBe(0);
+    expect(host.view(dst, 4096)).toEqual(pattern(4096, 1));
+  });
+
+  it('PRP1 inside a page and PRP2: one sector at an offset, and 6 KiB across two pages', () => {
+    using host = ioHost();
+    const buf = host.alloc(8192);
+    host.view(buf + 0x200n, 512).set(pattern(512, 2));
+    expect(host.run(1, rw(WRITE, 17, 1, buf + 0x200n)).status).toBe(0);
+    const two = host.alloc(4096);
+    const a = host.alloc(4096);
+    const b = host.alloc(4096);
+    host.view(a + 0x800n, 2048).set(pattern(6144, 3).subarray(0, 2048));
+    host.view(b, 4096).set(pattern(6144, 3).subarray(2048));
+    expect(host.run(1, rw(WRITE, 100, 12, a + 0x800n, b)).status).toBe(0);
+    expect(host.run(1, rw(READ, 17, 1, two)).status).toBe(0);
+    expect(host.view(two, 512)).toEqual(pattern(512, 2));
+    const c = host.alloc(8192);
+    expect(host.run(1, rw(READ, 100, 12, c, c + 4096n)).status).toBe(0);
+    expect(host.view(c, 6144)).toEqual(pattern(6144, 3));
+  });
+
+  it('a PRP list (32 KiB over scattered pages), and one that chains to a second list page', () => {
+    using host = ioHost();
+    const pages = Array.from({ length: 8 }, () => host.alloc(4096)).reverse(); // not contiguous in order
+    const data = pattern(32768, 4);
+    pages.forEach((p, i) => host.view(p, 4096).set(data.subarray(i * 4096, (i + 1) * 4096)));
+    const list = host.alloc(4096);
+    writeList(host, list, pages.slice(1));
+    expect(host.run(1, rw(WRITE, 64, 64, pages[0]!, list)).status).toBe(0);
+    // Read it back through a list of two entries at the end of one page, the last chaining on.
+    const out = Array.from({ length: 8 }, () => host.alloc(4096));
+    const listPage = host.alloc(8192);
+    const first = listPage + 4096n - 16n;
+    const next = listPage + 4096n;
+    writeList(host, first, [out[1]!, next]);
+    writeList(host, next, out.slice(2));
+    expect(host.run(1, rw(READ, 64, 64, out[0]!, first)).status).toBe(0);
+    const back = new Uint8Array(32768);
+    out.forEach((p, i) => back.set(host.view(p, 4096), i * 4096));
+    expect(back).toEqual(data);
+  });
+
+  it('Flush, Write Zeroes and DSM deallocate; the data stays across a device reset', () => {
+    using host = ioHost();
+    const buf = host.alloc(4096);
+    host.view(buf, 4096).set(pattern(4096, 5));
+    expect(host.run(1, rw(WRITE, 0, 8, buf)).status).toBe(0);
+    expect(host.run(1, { opcode: 0x00, nsid: 1 }).status).toBe(0);
+    expect(host.run(1, { opcode: 0x08, nsid: 1, cdw10: 2, cdw12: 0 }).status).toBe(0); // block 2
+    const range = host.alloc(4096);
+    const r = new DataView(host.view(range, 16).buffer, host.view(range, 16).byteOffset, 16);
+    r.setUint32(4, 1, true);
+    r.setBigUint64(8, 5n, true);
+    expect(host.run(1, { opcode: 0x09, nsid: 1, prp1: range, cdw10: 0, cdw11: 4 }).status).toBe(0); // block 5
+    const back = host.alloc(4096);
+    expect(host.run(1, rw(READ, 0, 8, back)).status).toBe(0);
+    const expected = pattern(4096, 5);
+    expected.fill(0, 2 * 512, 3 * 512);
+    expected.fill(0, 5 * 512, 6 * 512);
+    expect(host.view(back, 4096)).toEqual(expected);
+    host.dev.reset();
+    expect(host.reg(0x1c)).toBe(0);
+    host.command(0x6);
+    host.disable();
+    expect(host.enable()).toBe(1);
+    host.run(0, { opcode: 0x09, cdw10: 0x07, cdw11: 0 });
+    host.createIoQueues(1, 8, null);
+    const after = host.alloc(4096);
+    expect(host.run(1, rw(READ, 0, 8, after)).status).toBe(0);
+    expect(host.view(after, 4096)).toEqual(expected);
+  });
+
+  it('refuses LBAs past the end, transfers past MDTS, other namespaces and unknown opcodes', () => {
+    using host = ioHost();
+    const buf = host.alloc(4096);
+    expect(host.run(1, rw(READ, 8191, 2, buf)).status).toBe(0x4080);
+    expect(host.run(1, { ...rw(READ, 0, 1, buf), cdw11: 1 }).status).toBe(0x4080); // SLBA 2^32
+    expect(host.run(1, rw(READ, 0, 1025, buf)).status).toBe(0x4002); // 512.5 KiB > 2^7 pages
+    expect(host.run(1, { ...rw(READ, 0, 1, buf), nsid: 2 }).status).toBe(0x400b);
+    expect(host.run(1, { opcode: 0x00, nsid: 0xffffffff }).status).toBe(0);
+    expect(host.run(1, { opcode: 0x7e, nsid: 1 }).status).toBe(0x4001);
+    expect(host.run(1, rw(READ, 0, 1, buf + 2n)).status).toBe(0x4013); // PRP1 not dword aligned
+    expect(host.run(1, rw(READ, 0, 16, buf, buf + 0x1008n)).status).toBe(0x4013); // PRP2 data page with an offset
+  });
+});
+
+describe('sim:nvme: completions and interrupts', () => {
+  it('signals the vector of each completion queue: admin on 0, I/O queues on theirs; none for IEN 0', () => {
+    using host = new NvmeTestHost();
+    host.useMsix(4);
+    host.enable();
+    host.run(0, { opcode: 0x06, prp1: host.alloc(4096), cdw10: 1 });
+    expect(host.interrupts()).toEqual([1, 0, 0, 0]);
+    host.run(0, { opcode: 0x09, cdw10: 0x07, cdw11: 2 | (2 << 16) });
+    host.createIoQueues(1, 8, 1);
+    host.createIoQueues(2, 8, 3);
+    host.createIoQueues(3, 8, null);
+    expect(host.interrupts()).toEqual([7, 0, 0, 0]);
+    const buf = host.alloc(4096);
+    for (let i = 0; i < 3; i++) host.run(1, rw(READ, 0, 1, buf));
+    for (let i = 0; i < 2; i++) host.run(2, rw(READ, 0, 1, buf));
+    host.run(3, rw(READ, 0, 1, buf));
+    expect(host.interrupts()).toEqual([0, 3, 0, 2]);
+    // Several completions in one poll: one interrupt.
+    for (let i = 0; i < 4; i++) host.queue(1, rw(READ, 0, 1, buf));
+    host.ring(1);
+    host.poll(2);
+    expect(host.interrupts()).toEqual([0, 1, 0, 0]);
+  });
+
+  it('the phase tag flips each time the completion queue wraps; the SQ head follows', () => {
+    using host = ioHost(4);
+    const buf = host.alloc(4096);
+    const seen: [number, number][] = [];
+    for (let i = 0; i < 10; i++) {
+      const c = host.run(1, rw(READ, 0, 1, buf));
+      seen.push([c.phase, c.sqHead]);
+    }
+    expect(seen).toEqual([
+      [1, 1],
+      [1, 2],
+      [1, 3],
+      [1, 0],
+      [0, 1],
+      [0, 2],
+      [0, 3],
+      [0, 0],
+      [1, 1],
+      [1, 2],
+    ]);
+  });
+
+  it('a full completion queue holds further commands until the host frees entries', () => {
+    using host = ioHost(4);
+    const buf = host.alloc(4096);
+    for (let i = 0; i < 3; i++) host.queue(1, rw(READ, 0, 1, buf));
+    host.ring(1);
+    host.poll(2);
+    const got = [host.reap(1), host.reap(1), host.reap(1)];
+    expect(got.every((c) => c?.status === 0)).toBe(true);
+    // The CQ (4 entries) holds at most 3 unconsumed: no head doorbell yet, so these wait.
+    for (let i = 0; i < 2; i++) host.queue(1, rw(READ, 0, 1, buf));
+    host.ring(1);
+    host.poll(5);
+    expect(host.reap(1)).toBeNull();
+    host.release(1);
+    host.poll(2);
+    expect(host.reap(1)?.status).toBe(0);
+    expect(host.reap(1)?.status).toBe(0);
+  });
+
+  it('without MSI-X enabled, completions assert INTx', () => {
+    using host = new NvmeTestHost();
+    const intx = EventFd.create();
+    try {
+      host.dev.setIrqs({
+        index: 0,
+        action: 'trigger',
+        start: 0,
+        count: 1,
+        data: { type: 'eventfd', eventfds: [intx] },
+      });
+      host.enable();
+      host.run(0, { opcode: 0x06, prp1: host.alloc(4096), cdw10: 1 });
+      expect(intx.consume()).toBe(1n);
+    } finally {
+      intx.close();
+    }
+  });
+
+  it('a doorbell written through the slow path is acted on at once', () => {
+    using host = ioHost();
+    const buf = host.alloc(4096);
+    const cid = host.queue(1, rw(READ, 0, 1, buf));
+    host.dev.regionWrite(0, 0x1008, 1, 4);
+    expect(host.reap(1)).toMatchObject({ cid, status: 0 });
+  });
+});
+
+describe('sim:nvme: faults stay inside the controller', () => {
+  it('data outside host memory: Data Transfer Error for that command; the next one works', () => {
+    using host = ioHost();
+    const outside = HOST_BASE + BigInt(HOST_BYTES) + 0x10000n;
+    expect(host.run(1, rw(READ, 0, 8, outside)).status).toBe(0x4004);
+    expect(host.run(1, rw(WRITE, 0, 8, outside)).status).toBe(0x4004);
+    const list = host.alloc(4096);
+    writeList(host, list, [outside, outside + 4096n]);
+    expect(host.run(1, rw(READ, 0, 24, host.alloc(4096), list)).status).toBe(0x4004);
+    expect(host.run(1, rw(READ, 0, 24, host.alloc(4096), outside)).status).toBe(0x4004); // the list itself
+    expect(host.run(0, { opcode: 0x06, prp1: outside, cdw10: 1 }).status).toBe(0x4004);
+    expect(host.reg(0x1c)).toBe(1);
+    const buf = host.alloc(4096);
+    expect(host.run(1, rw(READ, 0, 8, buf)).status).toBe(0);
+  });
+
+  it('an admin submission queue outside host memory: fatal (CFS) at the doorbell, recovered by a CC.EN toggle', () => {
+    using host = new NvmeTestHost();
+    host.write(0x24, 0x001f001f);
+    host.write(0x28, 0);
+    host.write(0x2c, 0x10); // far outside the test host's memory
+    const acq = host.alloc(4096);
+    host.write(0x30, Number(acq & 0xffffffffn));
+    host.write(0x34, Number(acq >> 32n));
+    host.write(0x14, 0x00460001);
+    host.poll();
+    expect(host.reg(0x1c)).toBe(1); // the queue is not touched before the host rings
+    host.write(0x1000, 1);
+    host.poll();
+    expect(host.reg(0x1c)).toBe(2);
+    host.disable();
+    expect(host.enable()).toBe(1);
+    expect(host.run(0, { opcode: 0x06, prp1: host.alloc(4096), cdw10: 1 }).status).toBe(0);
+  });
+
+  it('a completion queue outside host memory: fatal when the controller posts to it', () => {
+    using host = ioHost();
+    const outside = HOST_BASE + BigInt(HOST_BYTES);
+    const sq = host.alloc(4096);
+    expect(host.run(0, { opcode: 0x05, prp1: outside, cdw10: 2 | (7 << 16), cdw11: 1 }).status).toBe(0);
+    expect(host.run(0, { opcode: 0x01, prp1: sq, cdw10: 2 | (7 << 16), cdw11: 1 | (2 << 16) }).status).toBe(
+      0,
+    );
+    // One Flush in SQ 2 (written by hand: the helper does not track this queue pair).
+    const e = host.view(sq, 64);
+    e[0] = 0x00;
+    e[4] = 1;
+    host.write(0x1010, 1);
+    host.poll(2);
+    expect(host.reg(0x1c)).toBe(2);
+  });
+
+  it('bus mastering off: the controller cannot fetch commands and goes fatal', () => {
+    using host = new NvmeTestHost();
+    host.enable();
+    host.command(0x2);
+    host.queue(0, { opcode: 0x06, prp1: host.alloc(4096), cdw10: 1 });
+    host.ring(0);
+    host.poll();
+    expect(host.reg(0x1c)).toBe(2);
+  });
+
+  it('a device reset puts the controller back to power-on; its poll keeps running', () => {
+    using host = ioHost();
+    host.write(0x1008, 3); // a stale doorbell
+    host.dev.reset();
+    expect(host.dev.regionRead(0, 0x14, 4)).toBe(0);
+    expect(host.dev.regionRead(0, 0x1c, 4)).toBe(0);
+    expect(host.reg(0x1008)).toBe(0);
+    expect(host.dev.timerCount).toBe(1);
+    host.command(0x6);
+    expect(host.enable()).toBe(1);
+    expect(host.run(0, { opcode: 0x06, prp1: host.alloc(4096), cdw10: 1 }).status).toBe(0);
+  });
+
+  it('opening and closing leaves no fd, mapping or timer behind', () => {
+    const before = resourceCounts();
+    for (let i = 0; i < 3; i++) {
+      using host = ioHost();
+      host.run(1, rw(READ, 0, 1, host.alloc(4096)));
+    }
+    expect(resourceCounts()).toEqual(before);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
