@@ -7,7 +7,9 @@
  * A device behind an IOMMU (an IommuTarget: a kernel device) DMAs by itself:
  * each map's memory also goes into the IOMMU at IOVA = the client's address,
  * and comes out of it before the server unmaps it. Such a device can only
- * reach memory the client gave as an fd, within the IOMMU's IOVA ranges.
+ * reach memory the client gave as an fd, within the IOMMU's IOVA ranges: a
+ * writable map without an fd is refused (ENOTSUP), a read-only one (QEMU's
+ * ROM and BIOS ranges) is kept out of the IOMMU, unreachable.
  */
 import type { VfioUserCapabilities } from './capabilities.js';
 import { closeQuietly, type IncomingMessage, type MessageChannel } from './channel.js';
@@ -25,7 +27,14 @@ import {
 } from './protocol.js';
 import type { IommuTarget } from './served-device.js';
 import { fail, type Outcome } from './session-outcome.js';
-import { traceServerDmaMap, traceServerDmaRw, traceServerDmaUnmap } from './trace.js';
+import {
+  traceServerDmaMap,
+  traceServerDmaRw,
+  traceServerDmaUnmap,
+  traceServerDmaUnreachable,
+  traceServerIommuMap,
+  traceServerIommuUnmap,
+} from './trace.js';
 
 export class SessionDma {
   readonly #channel: MessageChannel;
@@ -81,11 +90,19 @@ export class SessionDma {
 
   #mapIntoIommu(iommu: IommuTarget, b: BodyOf<'dma-map'>, fd: number | null): void {
     const what = `DMA_MAP [0x${b.addr.toString(16)}, +0x${b.size.toString(16)})`;
-    if (fd === null)
-      fail(
-        ENOTSUP,
-        `${what} without an fd: this device DMAs through its IOMMU with no server in the path, so it can only reach client memory given as an fd (QEMU: a shared memory backend, e.g. -object memory-backend-memfd,share=on)`,
-      );
+    if (fd === null) {
+      if (b.flags & VFIO_USER_F_DMA_REGION_WRITE)
+        fail(
+          ENOTSUP,
+          `${what} without an fd: this device DMAs through its IOMMU with no server in the path, so it can only reach client memory given as an fd (QEMU: a shared memory backend, e.g. -object memory-backend-memfd,share=on)`,
+        );
+      // Read-only and fd-less: QEMU maps its ROM and BIOS ranges so, whatever the RAM backend, and
+      // fails to realize the device if any map is refused. Kept in the table for DMA_UNMAP, never in
+      // the IOMMU: the device cannot reach it (a read there is an IOMMU fault, not ROM bytes).
+      traceServerDmaUnreachable.emit(b.addr, b.size);
+      this.#maps.add(b.addr, b.size, b.flags, b.offset, null, closeQuietly);
+      return;
+    }
     try {
       const ranges = iommu.iovaRanges();
       const last = b.addr + b.size - 1n;
@@ -102,6 +119,7 @@ export class SessionDma {
     const read = (b.flags & VFIO_USER_F_DMA_REGION_READ) !== 0;
     const write = (b.flags & VFIO_USER_F_DMA_REGION_WRITE) !== 0;
     try {
+      traceServerIommuMap.emit(b.addr, b.size, mapping.area!.address, read ? 1 : 0, write ? 1 : 0);
       iommu.iommuMap(b.addr, b.size, mapping.area!.address, read, write);
     } catch (err) {
       this.#maps.remove(b.addr, b.size); // not in the IOMMU: only our mapping goes
@@ -113,6 +131,7 @@ export class SessionDma {
   /** Takes a map's memory out of the IOMMU (before the server unmaps it); throws, keeping it, if the IOMMU refuses. */
   #leaveIommu(mapping: DmaMapping): void {
     if (!this.#inIommu.has(mapping)) return;
+    traceServerIommuUnmap.emit(mapping.iova, mapping.size);
     this.#iommu!.iommuUnmap(mapping.iova, mapping.size);
     this.#inIommu.delete(mapping);
   }

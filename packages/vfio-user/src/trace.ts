@@ -53,3 +53,12 @@ export const traceServerDmaUnmap = defineTraceEvent(
   'iova 0x%lx size 0x%lx flags 0x%x',
 );
 export const traceServerDmaRw = defineTraceEvent('vfio_server_dma', '%s iova 0x%lx count 0x%x via %s');
+export const traceServerIommuMap = defineTraceEvent(
+  'vfio_server_iommu_map',
+  'iova 0x%lx size 0x%lx vaddr 0x%lx read %d write %d',
+);
+export const traceServerIommuUnmap = defineTraceEvent('vfio_server_iommu_unmap', 'iova 0x%lx size 0x%lx');
+export const traceServerDmaUnreachable = defineTraceEvent(
+  'vfio_server_dma_unreachable',
+  'iova 0x%lx size 0x%lx: read-only without an fd, not in the IOMMU',
+);
