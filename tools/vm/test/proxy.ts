@@ -14,7 +14,7 @@ import { REPO_ROOT } from '../src/guest.js';
 import { INTERFACE } from './helpers.js';
 
 const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
-/** fixtures/proxy-client.mjs: DMA_MAPs a memfd at `iova`, attaches an MSI eventfd, maps BAR0, prints "mapped <BAR0+0>". */
+/** fixtures/proxy-client.mjs: bus master on, a memfd DMA_MAPped at `iova`, an MSI eventfd, BAR0 mapped; prints "mapped <BAR0+0>". */
 export const killableClient = (socket: string, iova: number) =>
   new Child([join(FIXTURES, 'proxy-client.mjs'), socket, String(iova)]);
 export const CLI_BIN = join(REPO_ROOT, 'packages', 'cli', 'dist', 'bin.js');
@@ -60,6 +60,18 @@ export class Child {
   async line(timeoutMs = START_MS): Promise<string> {
     await this.#until(() => this.#lines.length > 0, timeoutMs, 'a line on stdout');
     return this.#lines.shift()!;
+  }
+
+  /** The next JSON document on stdout (`--json` output is indented: read lines until they parse). */
+  async document(timeoutMs = START_MS): Promise<unknown> {
+    let text = '';
+    for (let i = 0; i < 100; i++) {
+      text += await this.line(timeoutMs);
+      try {
+        return JSON.parse(text);
+      } catch {}
+    }
+    throw new Error(`process ${this.pid} wrote no JSON document: ${text.slice(0, 200)}`);
   }
 
   /** Waits for a stderr line matching `pattern` (from line `since` on) and returns it. */

@@ -62,15 +62,19 @@ async function cli(...args: string[]): Promise<string> {
 /**
  * What may differ between `inspect --json` through the proxy and directly, and
  * nothing else: the device's name (its bdf, or vfio-user:<socket>), the backend,
- * the IOMMU interface the kernel backend reports (the client has none), and each
- * region's offset (the kernel's offset in the device fd, or the one in the
- * region info the server sends: the offset into the fd it gives with it).
+ * the IOMMU interface the kernel backend reports (the client has none), and the
+ * offset of a region the server shares no fd for (not mmap-able: config space,
+ * ROM, I/O BAR), which the client reports as 0 where the kernel gives its offset
+ * in the device fd. A mmap-able region's offset is the kernel's on both sides:
+ * the server shares the device fd at that offset.
  */
 function comparable(report: Record<string, unknown>) {
   const { device: _d, backend: _b, iommu: _i, regions, ...rest } = report;
   return {
     ...rest,
-    regions: (regions as Record<string, unknown>[]).map(({ offset: _o, ...r }) => r),
+    regions: (regions as { flags: string[]; offset: number }[]).map((r) =>
+      r.flags.includes('MMAP') ? r : { ...r, offset: 'no fd' },
+    ),
   };
 }
 
@@ -150,6 +154,10 @@ describe(`a kernel device through the vfio-user proxy (${INTERFACE} interface)`,
     ]);
     expect([inspect.device, inspect.backend]).toEqual([REFERENCE[name].bdf, 'kernel']);
     expect(comparable(proxied)).toEqual(comparable(inspect));
+    const unshared = (proxied.regions as { flags: string[]; offset: number }[]).filter(
+      (r) => !r.flags.includes('MMAP'),
+    );
+    expect(unshared.map((r) => r.offset)).toEqual(unshared.map(() => 0));
     // mtree names the regions after the device: the name is the one difference.
     const mtree = await cli('mtree', `vfio-user:${socket}`);
     expect(mtree).toContain(`vfio-user:${socket} BAR ${PROBES[name].bar}`);
@@ -187,6 +195,35 @@ describe(`a kernel device through the vfio-user proxy (${INTERFACE} interface)`,
   it('edu: DMA both ways into client memory registered with DMA_MAP (fd), at the client IOVA', async () => {
     using client = openVfioUserDevice(socketOf('edu'));
     await eduRoundTrip(client, 0x100000, 3);
+  });
+
+  it('edu: DMA_MAP without an fd is ENOTSUP, and an IOVA outside the IOMMU ranges (the MSI window) ERANGE', () => {
+    using client = openVfioUserDevice(socketOf('edu'));
+    const buf = dmaBuffer(PAGE);
+    try {
+      // The device DMAs with no server in the path: it needs the client's memory as an fd.
+      expect(() => client.dmaMap({ iova: 0x100000n, memory: buf.area.u8 })).toThrow(
+        expect.objectContaining({ code: 'ENOTSUP' }),
+      );
+      expect(() =>
+        client.dmaMap({ iova: 0xfee00000n, memory: buf.area.u8, fd: { fd: buf.fd, offset: 0 } }),
+      ).toThrow(expect.objectContaining({ code: 'ERANGE' }));
+      // Neither left a map behind: the same IOVA maps now.
+      client.dmaMap({ iova: 0x100000n, memory: buf.area.u8, fd: { fd: buf.fd, offset: 0 } });
+      client.dmaUnmap(0x100000n, PAGE);
+    } finally {
+      buf.close();
+    }
+  });
+
+  it('DEVICE_RESET resets nvme through the proxy; edu, which cannot reset, answers EINVAL', () => {
+    {
+      using client = openVfioUserDevice(socketOf('nvme'));
+      client.reset();
+      expect(client.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, 0, 4)).toBe(REFERENCE.nvme.vendorDevice);
+    }
+    using edu = openVfioUserDevice(socketOf('edu'));
+    expect(() => edu.reset()).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
   it('edu: MSI and INTx reach the client eventfds from the kernel', async () => {
@@ -249,11 +286,26 @@ describe(`a kernel device through the vfio-user proxy (${INTERFACE} interface)`,
     }
     expect(await server.child.log(/left: .*released 1 DMA map/, logged)).toMatch(/1 IRQ index/);
     expect(await server.resources()).toEqual(before);
-    // The IOVA is free in the IOMMU again: a second client maps it and edu DMAs through it.
+    // The device was left quiescent: bus mastering off. The IOVA is free in the
+    // IOMMU again: a second client maps it and edu DMAs through it.
     using client = openVfioUserDevice(socket);
+    expect(client.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, 4, 2) & 0x4, 'bus master').toBe(0);
     await eduRoundTrip(client, iova, 11);
   });
 });
+
+// The timed loops are monomorphic and written as fixtures/proxy-server.mjs's (the other side of each ratio).
+function messageLoop(client: VfioUserDevice, offset: number, n: number): number {
+  let checksum = 0;
+  for (let i = 0; i < n; i++) checksum ^= client.regionRead(0, offset, 4);
+  return checksum;
+}
+
+function mappedLoop(area: MappedArea, offset: number, n: number): number {
+  let checksum = 0;
+  for (let i = 0; i < n; i++) checksum ^= area.read(offset, 4);
+  return checksum;
+}
 
 describe(`benchmark: the proxy against the device (${INTERFACE} interface, TCG)`, () => {
   it('nvme VS: REGION_READ round trips vs pread, the proxied mapping vs the direct one; ratios printed', async () => {
@@ -261,18 +313,17 @@ describe(`benchmark: the proxy against the device (${INTERFACE} interface, TCG)`
     using client = openVfioUserDevice(socketOf('nvme'));
     const area = client.regionMmap(0, 0, PAGE, { read: true, write: false });
     try {
-      const local = (n: number, read: () => number) => {
-        const value = read();
-        let checksum = 0;
+      const timed = (value: number, n: number, loop: (n: number) => number) => {
         const t0 = process.hrtime.bigint();
-        for (let i = 0; i < n; i++) checksum ^= read();
+        const checksum = loop(n);
         return { value, checksum, ns: Number(process.hrtime.bigint() - t0) / n };
       };
       const subjects = {
         pread: (n: number) => server.directReads('pread', bdf, 0, NVME_VS, n),
-        message: async (n: number) => local(n, () => client.regionRead(0, NVME_VS, 4)),
+        message: async (n: number) =>
+          timed(client.regionRead(0, NVME_VS, 4), n, (k) => messageLoop(client, NVME_VS, k)),
         direct: (n: number) => server.directReads('mapped', bdf, 0, NVME_VS, n),
-        proxied: async (n: number) => local(n, () => area.read(NVME_VS, 4)),
+        proxied: async (n: number) => timed(area.read(NVME_VS, 4), n, (k) => mappedLoop(area, NVME_VS, k)),
       };
       // About 10 ms of mapped reads a round (~0.2 us each under TCG), as many messages as preads.
       const iterations = { pread: 200, message: 200, direct: 50_000, proxied: 50_000 };
@@ -345,7 +396,7 @@ describe(`the server's end (${INTERFACE} interface)`, () => {
     ]);
     let exit: Awaited<ReturnType<Child['kill']>>;
     try {
-      expect(JSON.parse(await serve.line())).toEqual({
+      expect(await serve.document()).toEqual({
         device: bdf,
         backend: 'kernel',
         iommuInterface: INTERFACE,
