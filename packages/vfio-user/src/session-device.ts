@@ -5,7 +5,11 @@
  * DEVICE_RESET.
  */
 import type { VfioDeviceIo } from '@vfio-ts/vfio-sys';
-import { VFIO_REGION_INFO_FLAG_CAPS, VFIO_REGION_INFO_FLAG_MMAP } from '@vfio-ts/vfio-sys/uapi';
+import {
+  VFIO_DEVICE_FLAGS_CAPS,
+  VFIO_REGION_INFO_FLAG_CAPS,
+  VFIO_REGION_INFO_FLAG_MMAP,
+} from '@vfio-ts/vfio-sys/uapi';
 import type { VfioUserCapabilities } from './capabilities.js';
 import { E2BIG, EINVAL } from './errors.js';
 import type { BodyOf } from './message-types.js';
@@ -33,7 +37,8 @@ export class DeviceRequests {
       body: {
         kind: 'device-info',
         argsz: 16,
-        flags: info.flags,
+        // The reply is the 16-byte struct: a kernel device's info capabilities are not sent, so neither is their flag.
+        flags: info.flags & ~VFIO_DEVICE_FLAGS_CAPS,
         numRegions: info.numRegions,
         numIrqs: info.numIrqs,
       },

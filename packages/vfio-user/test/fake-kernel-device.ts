@@ -91,7 +91,7 @@ export class FakeKernelDevice implements VfioDeviceIo {
   }
 
   deviceInfo(): VfioDeviceInfo {
-    return { flags: 3, numRegions: 9, numIrqs: 5 }; // RESET | PCI
+    return { flags: 0x83, numRegions: 9, numIrqs: 5 }; // RESET | PCI | CAPS (an info capability chain)
   }
 
   regionInfo(index: number): VfioRegionInfo {

@@ -88,6 +88,10 @@ describe('a kernel-like device served through KernelServedDevice', () => {
     tmp[Symbol.dispose]();
   });
 
+  it('reports device info without the CAPS flag: the 16-byte reply carries no capability chain', async () => {
+    expect(await client.ask({ op: 'info' })).toEqual({ flags: 0x3, numRegions: 9, numIrqs: 5 });
+  });
+
   it('offers a mappable region as the device fd at its offset, with the sparse areas the kernel gave', async () => {
     const bar0 = await client.ask({ op: 'region', index: 0 });
     expect(bar0).toMatchObject({ flags: 0xf, size: 0x4000, fdOffset: 0 << REGION_SHIFT });
