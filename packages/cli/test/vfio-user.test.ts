@@ -190,6 +190,9 @@ describe('vfio-ts serve <bdf> (kernel backend; this host has no VFIO, so only it
       /PCI address \(0000:01:00\.0, bound to vfio-pci; --iommu-interface and --sysfs-root apply\)/,
     );
     expect(help).toMatch(/the client must give its DMA memory as fds/);
+    expect(help).toMatch(/--no-mmap kernel devices: offer no region for mmap/);
+    const r = cli(['serve', 'sim:nvme', '--no-mmap', '--socket', join(tmp.dir, 'n.sock')]);
+    expect([r.code, r.stderr]).toEqual([2, 'vfio-ts: --no-mmap applies to kernel devices (a PCI address)\n']);
   });
 
   afterAll(() => tmp[Symbol.dispose]());

@@ -18,7 +18,7 @@ export {
   VfioUserProtocolError,
   VfioUserSocketPathError,
 } from './errors.js';
-export type { ServableKernelDevice } from './kernel-device.js';
+export type { KernelServedDeviceOptions, ServableKernelDevice } from './kernel-device.js';
 export { KernelServedDevice } from './kernel-device.js';
 export * from './protocol.js';
 export type { ClientLifecycle, DmaTarget, IommuTarget, RegionFdSource } from './served-device.js';

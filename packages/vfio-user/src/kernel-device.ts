@@ -10,6 +10,8 @@
  *
  * A client given the device fd for mmap holds a full VFIO device fd: it can
  * use it until it closes it, even after it disconnects (see the README).
+ * With `shareDeviceFd: false` no region is offered for mmap: every access is
+ * a message, and nothing of the device outlives the connection.
  */
 import type {
   AccessSize,
@@ -48,6 +50,11 @@ export interface ServableKernelDevice {
   readonly path: string;
 }
 
+export interface KernelServedDeviceOptions {
+  /** Offer mappable regions as the device fd (default true); false serves every region by messages. */
+  readonly shareDeviceFd?: boolean;
+}
+
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class KernelServedDevice implements VfioDeviceIo, RegionFdSource, IommuTarget, ClientLifecycle {
@@ -61,10 +68,12 @@ export class KernelServedDevice implements VfioDeviceIo, RegionFdSource, IommuTa
   readonly #iommuMaps = new Map<bigint, bigint>();
   /** The command register as the server found it (vfio-pci's open: decode on, bus master off); null if not PCI. */
   readonly #openCommand: number | null;
+  readonly #shareDeviceFd: boolean;
 
   /** Takes ownership of `opened`: close() closes its device (and with it the DMA space, container or iommufd). */
-  constructor(opened: ServableKernelDevice) {
+  constructor(opened: ServableKernelDevice, options: KernelServedDeviceOptions = {}) {
     this.#opened = opened;
+    this.#shareDeviceFd = options.shareDeviceFd ?? true;
     this.#device = opened.device;
     this.name = opened.device.name;
     this.interface = opened.interface;
@@ -119,7 +128,7 @@ export class KernelServedDevice implements VfioDeviceIo, RegionFdSource, IommuTa
   }
 
   regionFd(index: number): { readonly fd: number; readonly offset: number } | null {
-    return this.#device.regionFd(index);
+    return this.#shareDeviceFd ? this.#device.regionFd(index) : null;
   }
 
   /** The client's eventfds go to the kernel as they are: it takes its own reference to each. */

@@ -275,3 +275,41 @@ describe('a kernel-like device served through KernelServedDevice', () => {
     expect({ fds: resourceCounts().fds, maps: memfdMaps() }).toEqual(before);
   });
 });
+
+describe('a kernel-like device served with shareDeviceFd: false', () => {
+  const tmp = tempDir();
+  const socket = join(tmp.dir, 'no-fd.sock');
+  const device = new FakeKernelDevice();
+  const served = new KernelServedDevice(fakeOpened(device).opened, { shareDeviceFd: false });
+  let server: VfioUserServer;
+  let client: Client;
+
+  beforeAll(async () => {
+    server = VfioUserServer.listen(served, socket);
+    client = await startClient(socket);
+  });
+  afterAll(async () => {
+    client.child.kill('SIGKILL');
+    await client.exited;
+    server.close();
+    served.close();
+    tmp[Symbol.dispose]();
+  });
+
+  it('offers no region for mmap (no fd, no MMAP flag, no sparse areas) and serves it by messages', async () => {
+    expect(await client.ask({ op: 'region', index: 0 })).toMatchObject({
+      flags: 0x3,
+      fdOffset: null,
+      capabilities: [],
+    });
+    expect(await client.ask({ op: 'region', index: 2 })).toMatchObject({ flags: 0xb, fdOffset: null });
+    expect(
+      await client.ask({ op: 'mmapRead', index: 0, mapOffset: 0, mapSize: 0x1000, at: 0 }),
+    ).toMatchObject({
+      error: 22,
+      message: expect.stringMatching(/not mmap-able/),
+    });
+    device.regionWrite(0, 0x10, 0x5a5a, 4);
+    expect(await client.ask({ op: 'read', index: 0, offset: 0x10, size: 4 })).toEqual({ value: 0x5a5a });
+  });
+});

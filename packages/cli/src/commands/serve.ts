@@ -18,6 +18,7 @@ interface ServeOptions {
   socket: string;
   allowUid: string[];
   json: boolean;
+  mmap: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -81,12 +82,20 @@ export function registerServe(
         .default([])
         .argParser(collect),
     )
+    .option(
+      '--no-mmap',
+      'kernel devices: offer no region for mmap, so the client is never given the device fd (every access a message; nothing of the device outlives the connection)',
+    )
     .action(async (text: string, _opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals() as ServeOptions;
       const out = createOutput({ json: opts.json, stdout });
       const allowUids = opts.allowUid.map(parseUid);
       const arg = parse(text, cmd);
-      const kernel = arg.openKernel ? new KernelServedDevice(arg.openKernel()) : null;
+      if (!opts.mmap && !arg.openKernel)
+        throw new UsageError('--no-mmap applies to kernel devices (a PCI address)');
+      const kernel = arg.openKernel
+        ? new KernelServedDevice(arg.openKernel(), { shareDeviceFd: opts.mmap })
+        : null;
       const device: VfioDeviceIo = kernel ?? arg.open();
       // What the listening line says about the device: the kernel backend names its IOMMU interface and node.
       const via = kernel ? ` (kernel, ${kernel.interface} ${kernel.path})` : '';
