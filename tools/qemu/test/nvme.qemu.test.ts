@@ -76,7 +76,9 @@ describe('Linux nvme on sim:nvme over vfio-user (QEMU 11.1, 6.12 guest)', () => 
     // The admin queue's vector took the probe's completions, the I/O queues' ones the transfers'.
     for (const l of before.filter((l) => l.queue === 'nvme0q0')) expect(l.count, l.line).toBeGreaterThan(0);
     const delta = new Map<number, number>();
-    after.forEach((l, i) => delta.set(l.vector, (delta.get(l.vector) ?? 0) + l.count - before[i]!.count));
+    for (const [i, l] of after.entries()) {
+      delta.set(l.vector, (delta.get(l.vector) ?? 0) + l.count - before[i]!.count);
+    }
     expect([...delta.values()].some((n) => n > 0)).toBe(true);
     // QEMU enabled every vector the guest's queues use: the guest programmed and unmasked their table entries...
     const used = new Set(
