@@ -5,7 +5,7 @@
  * driving a working NVMe 1.4 controller with one RAM-backed namespace
  * (builtins/nvme/). A client writes BAR0 through its mapping, so the
  * controller polls BAR0 memory on a device-owned timer: every 1 ms while
- * commands flow, every 5 ms when idle, every 20 ms while disabled.
+ * commands flow, backing off to 5 ms and then 20 ms when idle or disabled.
  * Slow-path writes to CC and the doorbells act at once.
  */
 import { MemoryRegion, memoryRead, memoryWrite } from '@vfio-ts/memory-core';
@@ -15,7 +15,7 @@ import { capturedModel } from './captured.js';
 import { nvmeCapture } from './captures.js';
 import { NvmeController } from './nvme/controller.js';
 import { NVME_DEFAULT_DISK_BYTES } from './nvme/identity.js';
-import { RamNamespace } from './nvme/namespace.js';
+import { checkDiskBytes, RamNamespace } from './nvme/namespace.js';
 import {
   NVME_CAP,
   NVME_CC,
@@ -39,11 +39,16 @@ export {
   NVME_VS_VALUE,
 } from './nvme/registers.js';
 
-/** Poll intervals (ms): while commands flow, once idle for IDLE_AFTER polls, and while disabled. */
+/**
+ * Poll intervals (ms): while commands flow and for 100 ms after, then 5 ms
+ * for about a second, then (idle, or disabled) 20 ms. A poll costs ~2 us; the
+ * timer wake-up costs more, so a long-idle controller wakes 50 times a second.
+ */
 export const NVME_POLL_BUSY_MS = 1;
 export const NVME_POLL_IDLE_MS = 5;
-export const NVME_POLL_DISABLED_MS = 20;
-const IDLE_AFTER = 100;
+export const NVME_POLL_SLEEP_MS = 20;
+const BUSY_POLLS = 100;
+const IDLE_POLLS = BUSY_POLLS + 200;
 
 export interface NvmeModelOptions {
   /** Size of the namespace's RAM disk in bytes (a multiple of 512; default 4 MiB). */
@@ -70,7 +75,7 @@ function diskBytesOf(options: unknown): number {
 
 export function nvmeModel(options?: NvmeModelOptions): DeviceModel {
   const diskBytes = diskBytesOf(options);
-  new RamNamespace(diskBytes); // refuse a bad size when the model is made, not when it is opened
+  checkDiskBytes(diskBytes); // refused when the model is made, not when it is opened
   return capturedModel('nvme', nvmeCapture, (ctx) => {
     const { region, memory } = ctx.bar(0);
     const controller = new NvmeController(ctx, memory, new RamNamespace(diskBytes));
@@ -96,10 +101,10 @@ export function nvmeModel(options?: NvmeModelOptions): DeviceModel {
       1,
     );
     let idle = 0;
-    ctx.every(NVME_POLL_DISABLED_MS, () => {
+    ctx.every(NVME_POLL_SLEEP_MS, () => {
       idle = controller.poll() ? 0 : idle + 1;
-      if (!controller.enabled) return NVME_POLL_DISABLED_MS;
-      return idle < IDLE_AFTER ? NVME_POLL_BUSY_MS : NVME_POLL_IDLE_MS;
+      if (!controller.enabled || idle >= IDLE_POLLS) return NVME_POLL_SLEEP_MS;
+      return idle < BUSY_POLLS ? NVME_POLL_BUSY_MS : NVME_POLL_IDLE_MS;
     });
     return { reset: () => controller.powerOn() };
   });

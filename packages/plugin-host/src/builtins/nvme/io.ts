@@ -53,9 +53,8 @@ export function executeIo(c: Command, io: IoContext): Completion {
   const slba = slbaOf(c);
   const nlb = nlbOf(c);
   if (!io.namespace.holds(slba, nlb)) return failed(NVME_LBA_RANGE);
-  const blocks = io.namespace.bytes(slba, nlb);
   if (c.opcode === NVM_WRITE_ZEROES) {
-    blocks.fill(0);
+    io.namespace.zero(slba, nlb);
     return ok();
   }
   const length = nlb * NVME_LBA_SIZE;
@@ -63,14 +62,14 @@ export function executeIo(c: Command, io: IoContext): Completion {
   const prps = prpSegments(io.dma, c.prp1, c.prp2, length, io.pageSize);
   if ('status' in prps) return failed(prps.status);
   if (c.opcode === NVM_READ) {
-    const status = writeSegments(io.dma, prps.segments, blocks);
+    const status = writeSegments(io.dma, prps.segments, io.namespace.read(slba, nlb));
     return status === 0 ? ok() : failed(status);
   }
   // Into a buffer first: a write whose data cannot be fetched leaves the blocks as they were.
   const incoming = new Uint8Array(length);
   const status = readSegments(io.dma, prps.segments, incoming);
   if (status !== 0) return failed(status);
-  blocks.set(incoming);
+  io.namespace.write(slba, incoming);
   return ok();
 }
 
@@ -91,6 +90,6 @@ function datasetManagement(c: Command, io: IoContext): Completion {
     if (!io.namespace.holds(slba, count)) return failed(NVME_LBA_RANGE);
     list.push([slba, count]);
   }
-  for (const [slba, count] of list) io.namespace.bytes(slba, count).fill(0);
+  for (const [slba, count] of list) io.namespace.zero(slba, count);
   return ok();
 }
