@@ -15,10 +15,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { resourceCounts, settle } from '@vfio-ts/test-support';
 import { subscribeTrace } from '@vfio-ts/trace';
+import * as libc from '@vfio-ts/vfio-sys/libc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { command } from '../src/codec.js';
 import { KernelServedDevice, VfioUserServer } from '../src/index.js';
 import { FakeKernelDevice, fakeOpened, REGION_SHIFT } from './fake-kernel-device.js';
-import { tempDir } from './helpers.js';
+import { RawPeer, tempDir, versionRequest } from './helpers.js';
 
 const CLIENT = new URL('./fixtures/client.mjs', import.meta.url).pathname;
 const ENOTSUP = 95;
@@ -311,5 +313,46 @@ describe('a kernel-like device served with shareDeviceFd: false', () => {
     });
     device.regionWrite(0, 0x10, 0x5a5a, 4);
     expect(await client.ask({ op: 'read', index: 0, offset: 0x10, size: 4 })).toEqual({ value: 0x5a5a });
+  });
+});
+
+describe('DMA_UNMAP of all maps on a kernel-like device (raw peer, in-process)', () => {
+  const tmp = tempDir();
+  const socket = join(tmp.dir, 'unmap-all.sock');
+  const device = new FakeKernelDevice();
+  const fake = fakeOpened(device);
+  const served = new KernelServedDevice(fake.opened);
+  afterAll(() => {
+    served.close();
+    tmp[Symbol.dispose]();
+  });
+
+  it('takes every map out of the IOMMU while the server still has it mapped, then unmaps; a page-misaligned size is EINVAL', async () => {
+    using server = VfioUserServer.listen(served, socket);
+    using peer = new RawPeer(socket);
+    expect((await peer.ask(versionRequest(1))).errno).toBe(0);
+    const memfd = libc.sysMemfdCreate('client-dma');
+    try {
+      libc.sysFtruncate(memfd, 0x4000);
+      const map = (id: number, addr: bigint, size: bigint, offset = 0n) =>
+        peer.ask(command(id, 2, { kind: 'dma-map', argsz: 32, flags: 3, offset, addr, size }), [memfd]);
+      expect((await map(2, 0x10_0000n, 0x2000n)).errno).toBe(0);
+      expect((await map(3, 0x20_0000n, 0x2000n, 0x2000n)).errno).toBe(0);
+      expect((await map(4, 0x30_0000n, 0x1800n)).errno).toBe(22); // DmaSpace: whole pages only
+      expect(served.iommuMapCount).toBe(2);
+      fake.iommu.length = 0;
+      const all = await peer.ask(
+        command(5, 3, { kind: 'dma-unmap', argsz: 24, flags: 2, addr: 0n, size: 0n }),
+      );
+      expect(all.errno).toBe(0);
+      expect(fake.iommu).toEqual([
+        { op: 'unmap', iova: 0x10_0000n, size: 0x2000n, stillMapped: true },
+        { op: 'unmap', iova: 0x20_0000n, size: 0x2000n, stillMapped: true },
+      ]);
+      expect(served.iommuMapCount).toBe(0);
+      expect(server.stats.connected).toBe(true);
+    } finally {
+      libc.sysClose(memfd);
+    }
   });
 });
