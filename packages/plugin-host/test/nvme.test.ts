@@ -151,7 +151,7 @@ describe('sim:nvme: admin commands Linux sends at probe', () => {
     expect(u64(big.adminData({ opcode: IDENTIFY, nsid: 1, cdw10: 0 }).data, 0)).toBe(2048n);
   });
 
-  it('Identify active namespace list, namespace ID descriptors; other CNS and namespaces refused', () => {
+  it('Identify active namespace list, namespace ID descriptors, NVM controller data; other CNS and namespaces refused', () => {
     using host = new NvmeTestHost();
     host.enable();
     const list = host.adminData({ opcode: IDENTIFY, nsid: 0, cdw10: 2 });
@@ -160,6 +160,11 @@ describe('sim:nvme: admin commands Linux sends at probe', () => {
     const desc = host.adminData({ opcode: IDENTIFY, nsid: 1, cdw10: 3 });
     expect([desc.data[0], desc.data[1]]).toEqual([3, 16]); // a UUID
     expect(desc.data[20]).toBe(0); // end of list
+    const nvm = host.alloc(4096);
+    host.view(nvm, 4096).fill(0xff);
+    expect(host.run(0, { opcode: IDENTIFY, prp1: nvm, cdw10: 6, cdw11: 0 }).status).toBe(0); // CSI NVM
+    expect(host.view(nvm, 4096).every((b) => b === 0)).toBe(true); // no limits besides MDTS
+    expect(host.adminData({ opcode: IDENTIFY, cdw10: 6, cdw11: 2 << 24 }).cqe.status).toBe(0x4002); // ZNS
     expect(host.adminData({ opcode: IDENTIFY, nsid: 1, cdw10: 0x05 }).cqe.status).toBe(0x4002);
     expect(host.adminData({ opcode: IDENTIFY, nsid: 2, cdw10: 0 }).cqe.status).toBe(0x400b);
     expect(host.adminData({ opcode: IDENTIFY, nsid: 0xffffffff, cdw10: 0 }).cqe.status).toBe(0x400b);

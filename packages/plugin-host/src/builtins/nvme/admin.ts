@@ -148,7 +148,11 @@ function send(c: Command, a: AdminContext, data: Uint8Array): Completion {
   return status === 0 ? ok() : failed(status);
 }
 
-/** CNS 0 namespace, 1 controller, 2 active namespace list, 3 namespace ID descriptors (what Linux asks of a 1.4 controller without CSI). */
+/**
+ * CNS 0 namespace, 1 controller, 2 active namespace list, 3 namespace ID
+ * descriptors, 6 the NVM command set's controller data (Linux's
+ * nvme_init_non_mdts_limits asks for it): what Linux asks of a 1.4 controller.
+ */
 function identify(c: Command, a: AdminContext): Completion {
   const cns = c.cdw[0] & 0xff;
   switch (cns) {
@@ -163,6 +167,10 @@ function identify(c: Command, a: AdminContext): Completion {
     case 0x03:
       if (c.nsid !== 1) return failed(NVME_INVALID_NSID);
       return send(c, a, namespaceDescriptors());
+    case 0x06:
+      // I/O Command Set specific Identify Controller (CSI in cdw11 31:24): NVM only, no limits besides MDTS.
+      if (c.cdw[1] >>> 24 !== 0) return failed(NVME_INVALID_FIELD);
+      return send(c, a, new Uint8Array(4096));
     default:
       return failed(NVME_INVALID_FIELD);
   }
