@@ -8,8 +8,7 @@
  * each map's memory also goes into the IOMMU at IOVA = the client's address,
  * and comes out of it before the server unmaps it. Such a device can only
  * reach memory the client gave as an fd, within the IOMMU's IOVA ranges: a
- * writable map without an fd is refused (ENOTSUP), a read-only one (QEMU's
- * ROM and BIOS ranges) is kept out of the IOMMU, unreachable.
+ * map without an fd is refused (ENOTSUP).
  */
 import type { VfioUserCapabilities } from './capabilities.js';
 import { closeQuietly, type IncomingMessage, type MessageChannel } from './channel.js';
@@ -31,7 +30,6 @@ import {
   traceServerDmaMap,
   traceServerDmaRw,
   traceServerDmaUnmap,
-  traceServerDmaUnreachable,
   traceServerIommuMap,
   traceServerIommuUnmap,
 } from './trace.js';
@@ -90,19 +88,11 @@ export class SessionDma {
 
   #mapIntoIommu(iommu: IommuTarget, b: BodyOf<'dma-map'>, fd: number | null): void {
     const what = `DMA_MAP [0x${b.addr.toString(16)}, +0x${b.size.toString(16)})`;
-    if (fd === null) {
-      if (b.flags & VFIO_USER_F_DMA_REGION_WRITE)
-        fail(
-          ENOTSUP,
-          `${what} without an fd: this device DMAs through its IOMMU with no server in the path, so it can only reach client memory given as an fd (QEMU: a shared memory backend, e.g. -object memory-backend-memfd,share=on)`,
-        );
-      // Read-only and fd-less: QEMU maps its ROM and BIOS ranges so, whatever the RAM backend, and
-      // fails to realize the device if any map is refused. Kept in the table for DMA_UNMAP, never in
-      // the IOMMU: the device cannot reach it (a read there is an IOMMU fault, not ROM bytes).
-      traceServerDmaUnreachable.emit(b.addr, b.size);
-      this.#maps.add(b.addr, b.size, b.flags, b.offset, null, closeQuietly);
-      return;
-    }
+    if (fd === null)
+      fail(
+        ENOTSUP,
+        `${what} without an fd: this device DMAs through its IOMMU with no server in the path, so it can only reach client memory given as an fd (QEMU: a shared memory backend, e.g. -object memory-backend-memfd,share=on)`,
+      );
     try {
       const ranges = iommu.iovaRanges();
       const last = b.addr + b.size - 1n;

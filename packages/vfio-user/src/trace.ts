@@ -58,7 +58,3 @@ export const traceServerIommuMap = defineTraceEvent(
   'iova 0x%lx size 0x%lx vaddr 0x%lx read %d write %d',
 );
 export const traceServerIommuUnmap = defineTraceEvent('vfio_server_iommu_unmap', 'iova 0x%lx size 0x%lx');
-export const traceServerDmaUnreachable = defineTraceEvent(
-  'vfio_server_dma_unreachable',
-  'iova 0x%lx size 0x%lx: read-only without an fd, not in the IOMMU',
-);
