@@ -2,7 +2,12 @@ export type { CapturedDevice, CapturedIrq, CapturedRegion } from './builtins/cap
 export { deviceCaptures } from './builtins/captures.js';
 export { builtinModels } from './builtins/index.js';
 export type { NvmeIdentity, NvmeModelOptions } from './builtins/nvme.js';
-export { NVME_IDENTITY, nvmeModel } from './builtins/nvme.js';
+export {
+  NVME_IDENTITY,
+  NVME_STATUS_DATA_TRANSFER_ERROR,
+  NVME_STATUS_DNR,
+  nvmeModel,
+} from './builtins/nvme.js';
 export type { RegisterHandlers } from './builtins/registers.js';
 export { register32 } from './builtins/registers.js';
 export type { MsiOptions, MsixPlacement, PciIds } from './config-builder.js';

@@ -7,7 +7,7 @@
 import { resourceCounts } from '@vfio-ts/test-support';
 import { EventFd } from '@vfio-ts/vfio-sys';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { NVME_IDENTITY } from '../src/index.js';
+import { NVME_IDENTITY, NVME_STATUS_DATA_TRANSFER_ERROR, NVME_STATUS_DNR } from '../src/index.js';
 import { ascii, HOST_BASE, HOST_BYTES, NvmeTestHost } from './nvme-driver.js';
 
 beforeEach(() => {
@@ -483,6 +483,7 @@ describe('sim:nvme: faults stay inside the controller', () => {
   it('data outside host memory: Data Transfer Error for that command; the next one works', () => {
     using host = ioHost();
     const outside = HOST_BASE + BigInt(HOST_BYTES) + 0x10000n;
+    expect(NVME_STATUS_DATA_TRANSFER_ERROR | NVME_STATUS_DNR).toBe(0x4004);
     expect(host.run(1, rw(READ, 0, 8, outside)).status).toBe(0x4004);
     expect(host.run(1, rw(WRITE, 0, 8, outside)).status).toBe(0x4004);
     const list = host.alloc(4096);

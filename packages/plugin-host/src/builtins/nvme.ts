@@ -38,6 +38,10 @@ export {
   NVME_VS,
   NVME_VS_VALUE,
 } from './nvme/registers.js';
+export {
+  NVME_DATA_TRANSFER_ERROR as NVME_STATUS_DATA_TRANSFER_ERROR,
+  NVME_DNR as NVME_STATUS_DNR,
+} from './nvme/status.js';
 
 /**
  * Poll intervals (ms): while commands flow and for 100 ms after, then 5 ms
