@@ -344,3 +344,30 @@ describe('DMA_UNMAP of all maps on a kernel-like device (raw peer, in-process)',
     }
   });
 });
+
+describe('KernelServedDevice.clientGone on its own', () => {
+  it('turns bus mastering off, resets when the device can, restores the command register as at open', () => {
+    class NoReset extends FakeKernelDevice {
+      override deviceInfo() {
+        return { flags: 0x2, numRegions: 9, numIrqs: 5 }; // PCI, no RESET
+      }
+    }
+    class FailingReset extends FakeKernelDevice {
+      override reset(): void {
+        throw new Error('EBUSY');
+      }
+    }
+    const cases = [
+      [new NoReset(), 'bus master off, no reset (the device has none), command 0x2 as at open'],
+      [new FailingReset(), 'bus master off, reset failed (EBUSY), command 0x2 as at open'],
+    ] as const;
+    for (const [device, said] of cases) {
+      using served = new KernelServedDevice(fakeOpened(device).opened);
+      device.regionWrite(7, 4, 0x0406, 2); // the client: memory, bus master, INTx disabled
+      device.commandWrites.length = 0;
+      expect(served.clientGone()).toBe(said);
+      expect(device.commandWrites).toEqual([0x0402, 0x0002]);
+      expect(device.resets).toBe(0);
+    }
+  });
+});
