@@ -70,7 +70,10 @@ export class KernelServedDevice implements VfioDeviceIo, RegionFdSource, IommuTa
   readonly #openCommand: number | null;
   readonly #shareDeviceFd: boolean;
 
-  /** Takes ownership of `opened`: close() closes its device (and with it the DMA space, container or iommufd). */
+  /**
+   * Takes ownership of `opened`: close() closes its device (and with it the
+   * DMA space, container or iommufd), as does a constructor that throws.
+   */
   constructor(opened: ServableKernelDevice, options: KernelServedDeviceOptions = {}) {
     this.#opened = opened;
     this.#shareDeviceFd = options.shareDeviceFd ?? true;
@@ -78,8 +81,13 @@ export class KernelServedDevice implements VfioDeviceIo, RegionFdSource, IommuTa
     this.name = opened.device.name;
     this.interface = opened.interface;
     this.path = opened.path;
-    const pci = (opened.device.deviceInfo().flags & VFIO_DEVICE_FLAGS_PCI) !== 0;
-    this.#openCommand = pci ? this.#readCommand() : null;
+    try {
+      const pci = (opened.device.deviceInfo().flags & VFIO_DEVICE_FLAGS_PCI) !== 0;
+      this.#openCommand = pci ? this.#readCommand() : null;
+    } catch (err) {
+      opened.device.close(); // ours from the start: released on this path too
+      throw err;
+    }
   }
 
   /** How many client maps are in the IOMMU now. */

@@ -185,6 +185,10 @@ export class FakeKernelDevice implements VfioDeviceIo {
     this.resets++;
   }
 
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

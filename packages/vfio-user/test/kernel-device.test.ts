@@ -371,3 +371,16 @@ describe('KernelServedDevice.clientGone on its own', () => {
     }
   });
 });
+
+describe('KernelServedDevice construction', () => {
+  it('closes the device it was given when the device cannot be read', () => {
+    const before = resourceCounts().fds;
+    const device = new FakeKernelDevice();
+    device.regionRead = () => {
+      throw new Error('EIO');
+    };
+    expect(() => new KernelServedDevice(fakeOpened(device).opened)).toThrow('EIO');
+    expect(device.closed).toBe(true);
+    expect(resourceCounts().fds).toBe(before);
+  });
+});
