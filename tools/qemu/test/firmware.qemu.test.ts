@@ -54,6 +54,28 @@ const REGISTERS: Record<string, { bar: number; offset: number; size: 1 | 2 | 4; 
 
 const HMP_SIZE = { 1: 'b', 2: 'h', 4: 'w' } as const;
 
+/**
+ * Whether QEMU had turned the device's BAR mmaps off for an INTx when the
+ * memory tree was read. vfio_intx_interrupt turns them off so that the
+ * guest's next BAR access is seen as its EOI; vfio-pci turns them on again
+ * x-intx-mmap-timeout-ms (1.1 s) later, but vfio-user-pci in QEMU 11.1 has
+ * no such property (its timeout is 0: never), so they stay off until INTx is
+ * disabled (MSI/MSI-X enabled). SeaBIOS's NVMe driver makes sim:nvme raise
+ * INTx, so its mmaps are off by the time the firmware gave up booting.
+ */
+function mmapsOffForIntx(trace: string): boolean {
+  const off = trace.lastIndexOf(' mmaps enabled: 0\n');
+  if (off < 0 || trace.lastIndexOf(' mmaps enabled: 1\n') > off) return false;
+  // The interrupt line, then only the per-BAR "mmaps enabled: 0" lines.
+  const interrupt = trace.lastIndexOf('\nvfio_intx_interrupt ', off);
+  if (interrupt < 0) return false;
+  const between = trace
+    .slice(interrupt + 1, off)
+    .split('\n')
+    .slice(1);
+  return between.every((l) => l.startsWith('vfio_region_mmaps_set_enabled '));
+}
+
 /** One register through the guest's address spaces: `xp` for memory, `i` for I/O ports. */
 async function readRegister(
   qmp: QmpClient,
@@ -76,19 +98,22 @@ describe.each(MODEL_NAMES)('sim:%s under SeaBIOS', (name) => {
   let r: QemuRunResult & { cleanup(): void };
   let regions: PciRegion[];
   const values: { what: string; got: number }[] = [];
+  let mtree = '';
+  let trapped = false;
   beforeAll(async () => {
     r = await explained(
       runQemu({
         device: `sim:${name}`,
         firmware: 'seabios',
-        hmp: ['info mtree'],
         timeoutSeconds: 120,
-        monitor: async (qmp) => {
+        monitor: async (qmp, live) => {
           regions = await deviceRegions(qmp);
           for (const reg of REGISTERS[name] ?? []) {
             const region = regions.find((x) => x.bar === reg.bar)!;
             values.push({ what: reg.what, got: await readRegister(qmp, region, reg.offset, reg.size) });
           }
+          mtree = await qmp.hmp('info mtree');
+          trapped = mmapsOffForIntx(live.trace());
         },
       }),
     );
@@ -123,14 +148,19 @@ describe.each(MODEL_NAMES)('sim:%s under SeaBIOS', (name) => {
       encoding: 'utf8',
     });
     expect(ours.status, ours.stderr).toBe(0);
-    const qemuName = r.hmp[0]!.output.match(/: (vfio-user:\S+) base BAR \d+$/m)?.[1];
+    const qemuName = mtree.match(/: (vfio-user:\S+) base BAR \d+$/m)?.[1];
     expect(qemuName).toBeDefined();
     for (const b of d.bars) {
       const space = b.kind === 'io' ? 'I/O' : 'memory';
       const theirs = formatSubtree(
-        barSubtree(r.hmp[0]!.output, space, qemuName!, b.index).filter((e) => e.name !== 'VFIO MSIX PBA'),
+        barSubtree(mtree, space, qemuName!, b.index).filter((e) => e.name !== 'VFIO MSIX PBA'),
       );
-      const mine = formatSubtree(barSubtree(ours.stdout, space, `sim:${name}`, b.index));
+      // With the mmaps off for an INTx (see mmapsOffForIntx) QEMU's tree lacks them: so does ours then.
+      const mine = formatSubtree(
+        barSubtree(ours.stdout, space, `sim:${name}`, b.index).filter(
+          (e) => !(trapped && / mmaps\[\d+\]$/.test(e.name)),
+        ),
+      );
       expect(theirs.length, `BAR${b.index} in QEMU's mtree`).toBeGreaterThan(0);
       expect(mine, `BAR${b.index}`).toEqual(theirs);
     }
