@@ -4,7 +4,7 @@
  * host memory reached by DMA, completions read by their phase tag, MSI-X
  * vectors counted on eventfds. The poll runs on vitest's fake timers.
  */
-import { resourceCounts } from '@vfio-ts/test-support';
+import { resourceCounts, traceLines } from '@vfio-ts/test-support';
 import { EventFd } from '@vfio-ts/vfio-sys';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { NVME_IDENTITY, NVME_STATUS_DATA_TRANSFER_ERROR, NVME_STATUS_DNR } from '../src/index.js';
@@ -563,5 +563,53 @@ describe('sim:nvme: faults stay inside the controller', () => {
     }
     expect(resourceCounts()).toEqual(before);
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('sim:nvme: QEMU trace events', () => {
+  it('enable, an Identify and its interrupt trace as QEMU hw/nvme does', () => {
+    using host = new NvmeTestHost();
+    host.useMsix(1);
+    const setup = traceLines('pci_nvme_*', () => host.enable());
+    expect(setup).toEqual([
+      'pci_nvme_mmio_cfg wrote MMIO, config controller config=0x460001',
+      'pci_nvme_mmio_start_success setting controller enable bit succeeded',
+    ]);
+    const buf = host.alloc(4096);
+    const lines = traceLines('pci_nvme_*', () =>
+      host.run(0, { opcode: IDENTIFY, cid: 7, prp1: buf, cdw10: 1 }),
+    );
+    expect(lines).toEqual([
+      'pci_nvme_mmio_doorbell_sq sqid 0 new_tail 1',
+      "pci_nvme_admin_cmd cid 7 sqid 0 opc 0x6 opname 'NVME_ADM_CMD_IDENTIFY'",
+      'pci_nvme_identify cid 7 cns 0x1 ctrlid 0 csi 0x0',
+      'pci_nvme_enqueue_req_completion cid 7 cqid 0 dw0 0x0 dw1 0x0 status 0x0',
+      'pci_nvme_irq_msix raising MSI-X IRQ vector 0',
+    ]);
+    // The host's CQ head doorbell (written after it reaped the entry) is seen at the next poll.
+    expect(traceLines('pci_nvme_*', () => host.poll(2))).toEqual([
+      'pci_nvme_mmio_doorbell_cq cqid 0 new_head 1',
+    ]);
+  });
+
+  it('a refused enable and an unreachable queue say why', () => {
+    using host = new NvmeTestHost();
+    host.write(0x24, 0x001f001f);
+    host.write(0x28, 0x0200);
+    host.write(0x14, 0x00460001);
+    expect(traceLines('pci_nvme_err_*', () => host.poll())).toEqual([
+      'pci_nvme_err_startfail_asq_misaligned nvme_start_ctrl failed because the admin submission queue address is misaligned: 0x200',
+      'pci_nvme_err_startfail setting controller enable bit failed',
+    ]);
+    host.disable();
+    host.enable();
+    host.command(0x2); // no bus mastering: the fetch fails
+    host.queue(0, { opcode: IDENTIFY, prp1: host.alloc(4096), cdw10: 1 });
+    host.ring(0);
+    const lines = traceLines('pci_nvme_err_*', () => host.poll());
+    expect(lines).toEqual([
+      expect.stringMatching(/^pci_nvme_err_addr_read addr 0x1[0-9a-f]{8}$/),
+      'pci_nvme_err_cfs controller fatal status',
+    ]);
   });
 });

@@ -24,6 +24,7 @@ import {
   NVME_DOORBELLS_END,
   NVME_VS,
 } from './nvme/registers.js';
+import { tracePciReset } from './nvme/trace.js';
 import { register32 } from './registers.js';
 
 export { NVME_IDENTITY, type NvmeIdentity } from './nvme/identity.js';
@@ -110,6 +111,11 @@ export function nvmeModel(options?: NvmeModelOptions): DeviceModel {
       if (!controller.enabled || idle >= IDLE_POLLS) return NVME_POLL_SLEEP_MS;
       return idle < BUSY_POLLS ? NVME_POLL_BUSY_MS : NVME_POLL_IDLE_MS;
     });
-    return { reset: () => controller.powerOn() };
+    return {
+      reset: () => {
+        tracePciReset.emit();
+        controller.powerOn();
+      },
+    };
   });
 }

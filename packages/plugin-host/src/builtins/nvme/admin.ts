@@ -34,6 +34,18 @@ import {
   NVME_MAX_QSIZE_EXCEEDED,
   ok,
 } from './status.js';
+import {
+  traceAer,
+  traceAerlExceeded,
+  traceCreateCq,
+  traceCreateSq,
+  traceDelCq,
+  traceDelSq,
+  traceGetFeat,
+  traceGetLog,
+  traceIdentify,
+  traceSetFeat,
+} from './trace.js';
 
 export const ADM_DELETE_SQ = 0x00;
 export const ADM_CREATE_SQ = 0x01;
@@ -81,11 +93,16 @@ export function executeAdmin(c: Command, a: AdminContext): Completion | typeof H
     case ADM_GET_LOG_PAGE:
       return logPage(c, a);
     case ADM_SET_FEATURES:
+      traceSetFeat.emit(c.cid, c.nsid, c.cdw[0] & 0xff, c.cdw[0] >>> 31, c.cdw[1]);
       return a.features.set(c.cdw[0], c.cdw[1]);
     case ADM_GET_FEATURES:
+      traceGetFeat.emit(c.cid, c.nsid, c.cdw[0] & 0xff, (c.cdw[0] >>> 8) & 7, c.cdw[1]);
       return a.features.get(c.cdw[0], c.cdw[1]);
     case ADM_ASYNC_EVENT:
-      return a.holdAsyncEvent() ? HELD : failed(NVME_AER_LIMIT_EXCEEDED);
+      traceAer.emit(c.cid);
+      if (a.holdAsyncEvent()) return HELD;
+      traceAerlExceeded.emit();
+      return failed(NVME_AER_LIMIT_EXCEEDED);
     case ADM_ABORT:
       return ok(1); // bit 0: not aborted (every command but held AERs has completed already)
     case ADM_KEEP_ALIVE:
@@ -113,6 +130,7 @@ function createCq(c: Command, a: AdminContext): Completion {
   const interrupts = (c.cdw[1] & 2) !== 0;
   const vector = c.cdw[1] >>> 16;
   if (interrupts && vector >= a.vectors) return failed(NVME_INVALID_IRQ_VECTOR);
+  traceCreateCq.emit(c.prp1, shape.qid, vector, shape.size - 1, c.cdw[1] & 0xffff, interrupts ? 1 : 0);
   a.createCq(shape.qid, c.prp1, shape.size, vector, interrupts);
   return ok();
 }
@@ -123,6 +141,7 @@ function createSq(c: Command, a: AdminContext): Completion {
   const shape = queueShape(c, a);
   if ('status' in shape) return shape;
   if (a.sq(shape.qid)) return failed(NVME_INVALID_QID);
+  traceCreateSq.emit(c.prp1, shape.qid, cqid, shape.size - 1, c.cdw[1] & 0xffff);
   a.createSq(shape.qid, c.prp1, shape.size, cqid);
   return ok();
 }
@@ -130,6 +149,7 @@ function createSq(c: Command, a: AdminContext): Completion {
 function deleteSq(c: Command, a: AdminContext): Completion {
   const qid = c.cdw[0] & 0xffff;
   if (qid === 0 || !a.sq(qid)) return failed(NVME_INVALID_QID);
+  traceDelSq.emit(qid);
   a.deleteSq(qid);
   return ok();
 }
@@ -140,6 +160,7 @@ function deleteCq(c: Command, a: AdminContext): Completion {
   if (!cq) return failed(NVME_INVALID_QID);
   if (cq.sqs.size > 0) return failed(NVME_INVALID_QUEUE_DEL);
   a.deleteCq(qid);
+  traceDelCq.emit(qid);
   return ok();
 }
 
@@ -155,6 +176,7 @@ function send(c: Command, a: AdminContext, data: Uint8Array): Completion {
  */
 function identify(c: Command, a: AdminContext): Completion {
   const cns = c.cdw[0] & 0xff;
+  traceIdentify.emit(c.cid, cns, c.cdw[0] >>> 16, c.cdw[1] >>> 24);
   switch (cns) {
     case 0x00:
       if (c.nsid !== 1) return failed(NVME_INVALID_NSID);
@@ -203,6 +225,7 @@ function logPage(c: Command, a: AdminContext): Completion {
   const lid = c.cdw[0] & 0xff;
   const dwords = ((c.cdw[0] >>> 16) | ((c.cdw[1] & 0xffff) * 0x10000)) + 1;
   const offset = c.cdw[2] + c.cdw[3] * 2 ** 32;
+  traceGetLog.emit(c.cid, lid, (c.cdw[0] >>> 8) & 0x7f, (c.cdw[0] >>> 15) & 1, dwords * 4, offset);
   if (c.nsid !== 0 && c.nsid !== 1 && c.nsid !== NSID_BROADCAST) return failed(NVME_INVALID_NSID);
   const log = logData(lid);
   if (log === null) return failed(NVME_INVALID_LOG_ID);

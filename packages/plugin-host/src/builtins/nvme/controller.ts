@@ -57,7 +57,44 @@ import {
   NVME_VS_VALUE,
 } from './registers.js';
 import { type Completion, NVME_DATA_TRANSFER_ERROR, NVME_DNR, NVME_INTERNAL_DEV_ERROR } from './status.js';
+import {
+  adminOpName,
+  ioOpName,
+  traceAdminCmd,
+  traceBadCqHead,
+  traceBadSqTail,
+  traceDoorbellCq,
+  traceDoorbellSq,
+  traceEnqueueCompletion,
+  traceErrAddrRead,
+  traceErrAddrWrite,
+  traceErrCfs,
+  traceErrReqStatus,
+  traceErrStartfail,
+  traceIoCmd,
+  traceIrqMsix,
+  traceIrqPin,
+  traceMmioCfg,
+  traceShutdownCleared,
+  traceShutdownSet,
+  traceStartfailAcq,
+  traceStartfailAcqZero,
+  traceStartfailAsq,
+  traceStartfailAsqZero,
+  traceStartfailCqentLarge,
+  traceStartfailCqentSmall,
+  traceStartfailCss,
+  traceStartfailPageLarge,
+  traceStartfailPageSmall,
+  traceStartfailSqentLarge,
+  traceStartfailSqentSmall,
+  traceStartSuccess,
+  traceStopped,
+} from './trace.js';
 
+/** Identify Controller's SQES/CQES (0x66/0x44): 64-byte and 16-byte entries only, as log2. */
+const SQES_LOG2 = 6;
+const CQES_LOG2 = 4;
 /** Commands taken from one submission queue per poll, so a busy queue cannot hold the event loop. */
 const BATCH = 64;
 const CAP_LO = Number(NVME_CAP_VALUE & 0xffffffffn);
@@ -200,15 +237,28 @@ export class NvmeController {
     for (const cq of this.#cqs) {
       if (!cq) continue;
       const head = this.#reg(doorbellCqHead(cq.id));
-      if (head !== cq.head && head < cq.size) {
+      if (head === cq.doorbell) continue;
+      cq.doorbell = head; // acted on once per value the host writes
+      busy = true;
+      if (head >= cq.size)
+        traceBadCqHead.emit(cq.id, head); // ignored, as QEMU ignores it
+      else {
+        traceDoorbellCq.emit(cq.id, head);
         cq.head = head;
-        busy = true;
       }
     }
     for (const sq of this.#sqs) {
       if (!sq) continue;
       const tail = this.#reg(doorbellSqTail(sq.id));
-      if (tail < sq.size) sq.tail = tail; // an invalid doorbell value is ignored, as QEMU ignores it
+      if (tail !== sq.doorbell) {
+        sq.doorbell = tail;
+        busy = true;
+        if (tail >= sq.size) traceBadSqTail.emit(sq.id, tail);
+        else {
+          traceDoorbellSq.emit(sq.id, tail);
+          sq.tail = tail;
+        }
+      }
       if (sq.pending > 0) {
         busy = true;
         if (!this.#run(sq)) return true; // fatal
@@ -227,25 +277,28 @@ export class NvmeController {
       try {
         fetched = sq.fetch(this.#dma, left);
       } catch (err) {
-        return this.#fatal(`SQ ${sq.id} entry at 0x${sq.base.toString(16)} + ${sq.head * SQE_BYTES}`, err);
+        const at = sq.base + BigInt(sq.head * SQE_BYTES);
+        traceErrAddrRead.emit(at);
+        return this.#fatal(`SQ ${sq.id} entry at 0x${at.toString(16)}`, err);
       }
       for (let i = 0; i < fetched.count; i++) {
         if (cq.full) return true; // wait for the host to free entries (its CQ head doorbell)
         const command = decodeCommand(fetched.raw, i * SQE_BYTES);
         sq.head = (sq.head + 1) % sq.size;
         left--;
+        if (sq.id === 0) traceAdminCmd.emit(command.cid, 0, command.opcode, adminOpName(command.opcode));
+        else traceIoCmd.emit(command.cid, command.nsid, sq.id, command.opcode, ioOpName(command.opcode));
         const done = this.#execute(sq.id, command);
         if (done === null) continue; // held (an Asynchronous Event Request)
+        const result = done.result ?? 0;
+        if (done.status !== 0) traceErrReqStatus.emit(command.cid, command.nsid, done.status, command.opcode);
+        traceEnqueueCompletion.emit(command.cid, cq.id, result >>> 0, 0, done.status);
         try {
-          cq.post(this.#dma, {
-            sqid: sq.id,
-            sqHead: sq.head,
-            cid: command.cid,
-            status: done.status,
-            result: done.result ?? 0,
-          });
+          cq.post(this.#dma, { sqid: sq.id, sqHead: sq.head, cid: command.cid, status: done.status, result });
         } catch (err) {
-          return this.#fatal(`CQ ${cq.id} entry at 0x${cq.base.toString(16)} + ${cq.tail * 16}`, err);
+          const at = cq.base + BigInt(cq.tail * 16);
+          traceErrAddrWrite.emit(at);
+          return this.#fatal(`CQ ${cq.id} entry at 0x${at.toString(16)}`, err);
         }
         // A command may have deleted its own queue, or the controller may have gone.
         if (this.#sqs[sq.id] !== sq || !this.enabled) return true;
@@ -276,8 +329,13 @@ export class NvmeController {
       if (!cq?.posted) continue;
       cq.posted = false;
       if (!cq.interrupts || !cq.unconsumed) continue;
-      if (this.#msixEnabled()) this.#ctx.raise('msix', cq.vector);
-      else this.#ctx.raise('intx');
+      if (this.#msixEnabled()) {
+        traceIrqMsix.emit(cq.vector);
+        this.#ctx.raise('msix', cq.vector);
+      } else {
+        traceIrqPin.emit();
+        this.#ctx.raise('intx');
+      }
     }
   }
 
@@ -289,6 +347,7 @@ export class NvmeController {
   #fatal(what: string, err: unknown): false {
     const why = err instanceof Error ? err.message : String(err);
     this.#fatalReason = `${what}: ${why}`;
+    traceErrCfs.emit();
     this.#csts = CSTS_CFS; // as QEMU's controller: failed, no longer ready
     this.#restoreRegisters();
     return false;
@@ -298,45 +357,64 @@ export class NvmeController {
   #applyCc(cc: number): void {
     const old = this.#cc;
     this.#cc = cc;
+    traceMmioCfg.emit(cc);
     if (cc & CC_EN && !(old & CC_EN)) {
-      this.#csts = this.#start(cc) ? CSTS_RDY : CSTS_CFS;
+      const started = this.#start(cc);
+      if (started) traceStartSuccess.emit();
+      else traceErrStartfail.emit();
+      this.#csts = started ? CSTS_RDY : CSTS_CFS;
     } else if (!(cc & CC_EN) && old & CC_EN) {
+      traceStopped.emit();
       this.#dropQueues(); // controller reset: queues, held events, features
       this.#csts = 0;
     }
     if (ccShn(cc) !== 0 && ccShn(old) === 0) {
+      traceShutdownSet.emit();
       this.#csts = (this.#csts & ~CSTS_SHST_MASK) | CSTS_SHST_COMPLETE; // nothing to write back: RAM
     } else if (ccShn(cc) === 0 && ccShn(old) !== 0) {
+      traceShutdownCleared.emit();
       this.#csts &= ~CSTS_SHST_MASK;
     }
   }
 
-  /** CC.EN 0 -> 1: checks CC and the admin queue registers as QEMU's nvme_start_ctrl does, then sets up the admin queues. */
+  /** CC.EN 0 -> 1: checks CC and the admin queue registers in QEMU's nvme_start_ctrl order, then sets up the admin queues. */
   #start(cc: number): boolean {
     const aqa = this.#reg(NVME_AQA);
     const asq = this.#reg64(NVME_ASQ);
     const acq = this.#reg64(NVME_ACQ);
     const mps = ccMps(cc);
+    const page = BigInt(4096) << BigInt(mps);
     const asqs = aqa & 0xfff;
     const acqs = (aqa >>> 16) & 0xfff;
-    const problem =
-      (CAP_CSS & (1 << ccCss(cc))) === 0
-        ? `CC.CSS ${ccCss(cc)} not supported`
-        : mps < CAP_MPSMIN || mps > CAP_MPSMAX
-          ? `CC.MPS ${mps} outside CAP.MPSMIN..MPSMAX`
-          : ccIosqes(cc) !== 6 || ccIocqes(cc) !== 4
-            ? `CC.IOSQES ${ccIosqes(cc)} / IOCQES ${ccIocqes(cc)} (need 6 and 4)`
-            : asqs === 0 || acqs === 0
-              ? `AQA 0x${aqa.toString(16)}: an admin queue of one entry`
-              : asq % BigInt(4096 << mps) !== 0n || acq % BigInt(4096 << mps) !== 0n
-                ? `ASQ 0x${asq.toString(16)} / ACQ 0x${acq.toString(16)} not page aligned`
-                : null;
-    if (problem !== null) {
-      this.#fatalReason = `enable refused: ${problem}`;
+    const refuse = (why: string, trace: () => void): false => {
+      trace();
+      this.#fatalReason = `enable refused: ${why}`;
       return false;
-    }
+    };
+    if (asq % page !== 0n)
+      return refuse(`ASQ 0x${asq.toString(16)} not page aligned`, () => traceStartfailAsq.emit(asq));
+    if (acq % page !== 0n)
+      return refuse(`ACQ 0x${acq.toString(16)} not page aligned`, () => traceStartfailAcq.emit(acq));
+    if ((CAP_CSS & (1 << ccCss(cc))) === 0)
+      return refuse(`CC.CSS ${ccCss(cc)} not in CAP.CSS`, () => traceStartfailCss.emit(ccCss(cc)));
+    if (mps < CAP_MPSMIN)
+      return refuse(`CC.MPS ${mps} below CAP.MPSMIN`, () => traceStartfailPageSmall.emit(mps, CAP_MPSMIN));
+    if (mps > CAP_MPSMAX)
+      return refuse(`CC.MPS ${mps} above CAP.MPSMAX`, () => traceStartfailPageLarge.emit(mps, CAP_MPSMAX));
+    const cqes = ccIocqes(cc);
+    const sqes = ccIosqes(cc);
+    if (cqes < CQES_LOG2)
+      return refuse(`CC.IOCQES ${cqes}`, () => traceStartfailCqentSmall.emit(cqes, CQES_LOG2));
+    if (cqes > CQES_LOG2)
+      return refuse(`CC.IOCQES ${cqes}`, () => traceStartfailCqentLarge.emit(cqes, CQES_LOG2));
+    if (sqes < SQES_LOG2)
+      return refuse(`CC.IOSQES ${sqes}`, () => traceStartfailSqentSmall.emit(sqes, SQES_LOG2));
+    if (sqes > SQES_LOG2)
+      return refuse(`CC.IOSQES ${sqes}`, () => traceStartfailSqentLarge.emit(sqes, SQES_LOG2));
+    if (asqs === 0) return refuse(`AQA 0x${aqa.toString(16)}: ASQS 0`, () => traceStartfailAsqZero.emit());
+    if (acqs === 0) return refuse(`AQA 0x${aqa.toString(16)}: ACQS 0`, () => traceStartfailAcqZero.emit());
     this.#fatalReason = null;
-    this.#pageSize = 4096 << mps;
+    this.#pageSize = Number(page);
     this.#memory.u8.fill(0, NVME_DOORBELLS, NVME_DOORBELLS_END); // what a host rang while disabled means nothing
     this.#cqs[0] = new CompletionQueue(0, acq, acqs + 1, 0, true);
     this.#sqs[0] = new SubmissionQueue(0, asq, asqs + 1, 0);

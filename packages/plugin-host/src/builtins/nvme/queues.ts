@@ -42,6 +42,8 @@ export class CompletionQueue {
   readonly sqs = new Set<number>();
   tail = 0;
   head = 0;
+  /** The head doorbell value last acted on (a poll acts on each value the host writes once). */
+  doorbell = 0;
   phase = 1;
   /** Entries were posted since the last interrupt. */
   posted = false;
@@ -89,6 +91,8 @@ export class SubmissionQueue {
   readonly cqid: number;
   head = 0;
   tail = 0;
+  /** The tail doorbell value last acted on. */
+  doorbell = 0;
 
   constructor(id: number, base: bigint, size: number, cqid: number) {
     this.id = id;
