@@ -326,8 +326,8 @@ describe(`benchmark: the proxy against the device (${INTERFACE} interface, TCG)`
         proxied: async (n: number) => timed(area.read(NVME_VS, 4), n, (k) => mappedLoop(area, NVME_VS, k)),
       };
       // About 10 ms of mapped reads a round (~0.2 us each under TCG); a message round trip costs
-      // 1-10 ms there (two process wake-ups on vCPUs the host shares), so fewer of those.
-      const iterations = { pread: 100, message: 100, direct: 50_000, proxied: 50_000 };
+      // 1-10 ms there (two process wake-ups on vCPUs the host shares), so far fewer of those.
+      const iterations = { pread: 60, message: 60, direct: 50_000, proxied: 50_000 };
       const names = Object.keys(subjects) as (keyof typeof subjects)[];
       const rounds: Record<keyof typeof subjects, number[]> = {
         pread: [],
