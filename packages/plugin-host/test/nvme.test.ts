@@ -613,3 +613,21 @@ describe('sim:nvme: QEMU trace events', () => {
     ]);
   });
 });
+
+describe('sim:nvme: a fault of the model itself', () => {
+  it('an exception inside the poll makes the controller fatal; the poll keeps running and a CC.EN toggle recovers', () => {
+    using host = ioHost();
+    // Interrupt delivery throws (as a broken IRQ path would): the completion is posted, then the poll faults.
+    const raise = vi.spyOn(host.dev, 'raise').mockImplementation(() => {
+      throw new Error('interrupt path broken');
+    });
+    host.queue(1, rw(READ, 0, 1, host.alloc(4096)));
+    host.ring(1);
+    host.poll(2);
+    expect(host.reg(0x1c)).toBe(2);
+    expect(host.dev.timerCount).toBe(1);
+    raise.mockRestore();
+    host.disable();
+    expect(host.enable()).toBe(1);
+  });
+});

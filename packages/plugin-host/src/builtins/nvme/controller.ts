@@ -231,6 +231,16 @@ export class NvmeController {
    * Returns whether anything happened (the caller polls faster while busy).
    */
   poll(): boolean {
+    try {
+      return this.#pass();
+    } catch (err) {
+      // A fault of ours (commands have their own catch): the controller goes fatal, the poll and the server go on.
+      this.#fatal('internal error', err);
+      return false;
+    }
+  }
+
+  #pass(): boolean {
     this.syncCc();
     if (!this.enabled || this.#csts & CSTS_CFS) return false;
     let busy = false;
