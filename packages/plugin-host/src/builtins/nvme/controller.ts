@@ -23,24 +23,18 @@ import {
 import type { ModelContext } from '../../model.js';
 import { type AdminContext, executeAdmin } from './admin.js';
 import { contextDma, type NvmeDma, NvmeDmaFault } from './dma.js';
+import { checkEnable } from './enable.js';
 import { Features } from './features.js';
 import { NVME_MAX_IO_QUEUES, NVME_MDTS } from './identity.js';
 import { executeIo } from './io.js';
 import type { RamNamespace } from './namespace.js';
 import { CompletionQueue, decodeCommand, SQE_BYTES, SubmissionQueue } from './queues.js';
 import {
-  CAP_CSS,
-  CAP_MPSMAX,
-  CAP_MPSMIN,
   CC_EN,
   CSTS_CFS,
   CSTS_RDY,
   CSTS_SHST_COMPLETE,
   CSTS_SHST_MASK,
-  ccCss,
-  ccIocqes,
-  ccIosqes,
-  ccMps,
   ccShn,
   doorbellCqHead,
   doorbellSqTail,
@@ -77,24 +71,10 @@ import {
   traceMmioCfg,
   traceShutdownCleared,
   traceShutdownSet,
-  traceStartfailAcq,
-  traceStartfailAcqZero,
-  traceStartfailAsq,
-  traceStartfailAsqZero,
-  traceStartfailCqentLarge,
-  traceStartfailCqentSmall,
-  traceStartfailCss,
-  traceStartfailPageLarge,
-  traceStartfailPageSmall,
-  traceStartfailSqentLarge,
-  traceStartfailSqentSmall,
   traceStartSuccess,
   traceStopped,
 } from './trace.js';
 
-/** Identify Controller's SQES/CQES (0x66/0x44): 64-byte and 16-byte entries only, as log2. */
-const SQES_LOG2 = 6;
-const CQES_LOG2 = 4;
 /** Commands taken from one submission queue per poll, so a busy queue cannot hold the event loop. */
 const BATCH = 64;
 const CAP_LO = Number(NVME_CAP_VALUE & 0xffffffffn);
@@ -387,47 +367,18 @@ export class NvmeController {
     }
   }
 
-  /** CC.EN 0 -> 1: checks CC and the admin queue registers in QEMU's nvme_start_ctrl order, then sets up the admin queues. */
+  /** CC.EN 0 -> 1: the checks of QEMU's nvme_start_ctrl, then the admin queues. */
   #start(cc: number): boolean {
-    const aqa = this.#reg(NVME_AQA);
-    const asq = this.#reg64(NVME_ASQ);
-    const acq = this.#reg64(NVME_ACQ);
-    const mps = ccMps(cc);
-    const page = BigInt(4096) << BigInt(mps);
-    const asqs = aqa & 0xfff;
-    const acqs = (aqa >>> 16) & 0xfff;
-    const refuse = (why: string, trace: () => void): false => {
-      trace();
-      this.#fatalReason = `enable refused: ${why}`;
+    const setup = checkEnable(cc, this.#reg(NVME_AQA), this.#reg64(NVME_ASQ), this.#reg64(NVME_ACQ));
+    if ('refused' in setup) {
+      this.#fatalReason = `enable refused: ${setup.refused}`;
       return false;
-    };
-    if (asq % page !== 0n)
-      return refuse(`ASQ 0x${asq.toString(16)} not page aligned`, () => traceStartfailAsq.emit(asq));
-    if (acq % page !== 0n)
-      return refuse(`ACQ 0x${acq.toString(16)} not page aligned`, () => traceStartfailAcq.emit(acq));
-    if ((CAP_CSS & (1 << ccCss(cc))) === 0)
-      return refuse(`CC.CSS ${ccCss(cc)} not in CAP.CSS`, () => traceStartfailCss.emit(ccCss(cc)));
-    if (mps < CAP_MPSMIN)
-      return refuse(`CC.MPS ${mps} below CAP.MPSMIN`, () => traceStartfailPageSmall.emit(mps, CAP_MPSMIN));
-    if (mps > CAP_MPSMAX)
-      return refuse(`CC.MPS ${mps} above CAP.MPSMAX`, () => traceStartfailPageLarge.emit(mps, CAP_MPSMAX));
-    const cqes = ccIocqes(cc);
-    const sqes = ccIosqes(cc);
-    if (cqes < CQES_LOG2)
-      return refuse(`CC.IOCQES ${cqes}`, () => traceStartfailCqentSmall.emit(cqes, CQES_LOG2));
-    if (cqes > CQES_LOG2)
-      return refuse(`CC.IOCQES ${cqes}`, () => traceStartfailCqentLarge.emit(cqes, CQES_LOG2));
-    if (sqes < SQES_LOG2)
-      return refuse(`CC.IOSQES ${sqes}`, () => traceStartfailSqentSmall.emit(sqes, SQES_LOG2));
-    if (sqes > SQES_LOG2)
-      return refuse(`CC.IOSQES ${sqes}`, () => traceStartfailSqentLarge.emit(sqes, SQES_LOG2));
-    if (asqs === 0) return refuse(`AQA 0x${aqa.toString(16)}: ASQS 0`, () => traceStartfailAsqZero.emit());
-    if (acqs === 0) return refuse(`AQA 0x${aqa.toString(16)}: ACQS 0`, () => traceStartfailAcqZero.emit());
+    }
     this.#fatalReason = null;
-    this.#pageSize = Number(page);
+    this.#pageSize = setup.pageSize;
     this.#memory.u8.fill(0, NVME_DOORBELLS, NVME_DOORBELLS_END); // what a host rang while disabled means nothing
-    this.#cqs[0] = new CompletionQueue(0, acq, acqs + 1, 0, true);
-    this.#sqs[0] = new SubmissionQueue(0, asq, asqs + 1, 0);
+    this.#cqs[0] = new CompletionQueue(0, setup.acq, setup.acqSize, 0, true);
+    this.#sqs[0] = new SubmissionQueue(0, setup.asq, setup.asqSize, 0);
     this.#cqs[0].sqs.add(0);
     return true;
   }
