@@ -470,6 +470,19 @@ describe('sim:nvme: completions and interrupts', () => {
     }
   });
 
+  it('a queue deleted and created again starts from doorbell 0, not the old queue’s tail', () => {
+    using host = ioHost(8);
+    const buf = host.alloc(4096);
+    for (let i = 0; i < 5; i++) host.run(1, rw(READ, 0, 1, buf));
+    expect(host.reg(0x1008)).toBe(5);
+    expect(host.run(0, { opcode: 0x00, cdw10: 1 }).status).toBe(0);
+    expect(host.run(0, { opcode: 0x04, cdw10: 1 }).status).toBe(0);
+    host.createIoQueues(1, 8);
+    host.poll(5);
+    expect(host.reap(1)).toBeNull(); // nothing ran from the stale tail
+    expect(host.run(1, rw(READ, 0, 1, buf))).toMatchObject({ status: 0, sqHead: 1 });
+  });
+
   it('a doorbell written through the slow path is acted on at once', () => {
     using host = ioHost();
     const buf = host.alloc(4096);

@@ -139,11 +139,14 @@ export class NvmeController {
       vectors,
       sq: (qid) => this.#sqs[qid],
       cq: (qid) => this.#cqs[qid],
+      // A new queue's doorbell starts at 0: what memory holds from a queue of the same id before is stale.
       createSq: (qid, base, size, cqid) => {
+        memoryWrite(this.#memory, doorbellSqTail(qid), 0, 4);
         this.#sqs[qid] = new SubmissionQueue(qid, base, size, cqid);
         this.#cqs[cqid]!.sqs.add(qid);
       },
       createCq: (qid, base, size, vector, interrupts) => {
+        memoryWrite(this.#memory, doorbellCqHead(qid), 0, 4);
         this.#cqs[qid] = new CompletionQueue(qid, base, size, vector, interrupts);
       },
       deleteSq: (qid) => {
