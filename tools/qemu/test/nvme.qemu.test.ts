@@ -92,11 +92,23 @@ describe('Linux nvme on sim:nvme over vfio-user (QEMU 11.1, 6.12 guest)', () => 
     // eventfd it gave for it) as many times as the guest counted, and no other vector.
     const window = traceBetweenMarks(r.trace, 0xfe, 0xff);
     const signalled = new Map<number, number>();
-    for (const m of window.matchAll(/^vfio_msi_interrupt\s+\(vfio-user:[^)]*\) vector (\d+) /gm)) {
-      signalled.set(Number(m[1]), (signalled.get(Number(m[1])) ?? 0) + 1);
+    const messages = new Map<number, Set<string>>();
+    for (const m of window.matchAll(
+      /^vfio_msi_interrupt\s+\(vfio-user:[^)]*\) vector (\d+) (0x[0-9a-f]+\/0x[0-9a-f]+)$/gm,
+    )) {
+      const v = Number(m[1]);
+      signalled.set(v, (signalled.get(v) ?? 0) + 1);
+      messages.set(v, (messages.get(v) ?? new Set()).add(m[2]!));
     }
     const nonZero = (m: Map<number, number>) =>
       Object.fromEntries([...m].filter(([, n]) => n > 0).sort(([a], [b]) => a - b));
+    console.log(
+      `QEMU signalled between the marks: ${[...signalled].map(([v, n]) => `vector ${v} x${n} (${[...messages.get(v)!].join(', ')})`).join('; ')}`,
+    );
     expect(nonZero(signalled)).toEqual(nonZero(delta));
+    // Each signalled vector delivered the one address/data message the guest wrote in its table entry.
+    for (const [v, m] of messages) expect([...m], `vector ${v}`).toHaveLength(1);
+    const data = [...messages.values()].map((m) => [...m][0]!.split('/')[1]);
+    expect(new Set(data).size).toBe(data.length);
   });
 });
