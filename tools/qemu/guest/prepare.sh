@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds what the QEMU tier runs, from Debian's packages only, into an ignored
 # cache (tools/qemu/.cache) so later runs start at once:
-#   - debootstrap on the host (apt-get, as root): the only change to the host;
+#   - debootstrap on the host (apt-get, as root), and gcc with libc6-dev if
+#     missing (the guest's static programs): the only changes to the host;
 #   - a Debian trixie root (debootstrap minbase) holding QEMU 11.1 from
 #     trixie-backports (qemu-system-x86 without recommends), a static busybox
 #     and libgpiod's tools; QEMU runs chrooted in it (see run-in-root.sh);
@@ -164,7 +165,11 @@ for p in $GUEST_PROGRAMS; do
   out="$cache/programs/$p-$(sha256sum "$src" | cut -c1-16)"
   if [ ! -x "$out" ]; then
     s=$(now)
-    command -v gcc >/dev/null || die "gcc is needed to build $p.c (apt-get install gcc libc6-dev)"
+    if ! command -v gcc >/dev/null || [ ! -f /usr/lib/x86_64-linux-gnu/libc.a ]; then
+      log "installing gcc and libc6-dev on the host (apt-get) to build $p.c"
+      apt-get install -y -q gcc libc6-dev >&2 || { apt-get update -q >&2 && apt-get install -y -q gcc libc6-dev >&2; } ||
+        die "apt-get could not install gcc libc6-dev (needed for $p.c)"
+    fi
     mkdir -p "$cache/programs"
     gcc -static -O2 -Wall -Wextra -Werror -o "$out.tmp" "$src" >&2 || die "gcc -static $p.c failed"
     mv "$out.tmp" "$out"
