@@ -327,7 +327,7 @@ describe(`benchmark: the proxy against the device (${INTERFACE} interface, TCG)`
       };
       // About 10 ms of mapped reads a round (~0.2 us each under TCG); a message round trip costs
       // 1-10 ms there (two process wake-ups on vCPUs the host shares), so far fewer of those.
-      const iterations = { pread: 60, message: 60, direct: 50_000, proxied: 50_000 };
+      const iterations = { pread: 40, message: 40, direct: 50_000, proxied: 50_000 };
       const names = Object.keys(subjects) as (keyof typeof subjects)[];
       const rounds: Record<keyof typeof subjects, number[]> = {
         pread: [],
@@ -335,8 +335,8 @@ describe(`benchmark: the proxy against the device (${INTERFACE} interface, TCG)`
         direct: [],
         proxied: [],
       };
-      for (const name of names) await subjects[name](50); // warm-up
-      for (let round = 0; round < 9; round++) {
+      for (const name of names) await subjects[name](20); // warm-up
+      for (let round = 0; round < 7; round++) {
         for (const name of round % 2 ? [...names].reverse() : names) {
           const r = await subjects[name](iterations[name]);
           // The same register every time: the value nvme reports, and an even count of XORs is 0.
