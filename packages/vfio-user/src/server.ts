@@ -168,6 +168,10 @@ export class VfioUserServer implements Disposable {
         dmaTimeoutMs: this.#options.dmaTimeoutMs ?? 5000,
       },
       (err) => this.#log(`client pid ${pid}: ${(err as Error).message}`),
+      () => {
+        // Requests set aside during a DMA wait outside any request (see ServerSession).
+        if (this.#client?.session === session && !session.service()) end('connection closed');
+      },
     );
     this.#listenPoll.stop();
     let stalled: NodeJS.Timeout | null = null;

@@ -57,6 +57,10 @@ export class ServerSession {
   readonly #dma: SessionDma;
   #client: VfioUserCapabilities | null = null;
   #closed = false;
+  /** True while #service dispatches: requests deferred then are answered before it returns. */
+  #servicing = false;
+  #wakeQueued = false;
+  readonly #wake: () => void;
   readonly #onError: (err: unknown) => void;
 
   constructor(
@@ -64,7 +68,9 @@ export class ServerSession {
     channel: MessageChannel,
     limits: SessionLimits,
     onError: (err: unknown) => void,
+    wake: () => void = () => {},
   ) {
+    this.#wake = wake;
     this.#device = device;
     this.#channel = channel;
     this.#limits = limits;
@@ -117,15 +123,20 @@ export class ServerSession {
       return false;
     }
     for (let m = this.#channel.take(); m; m = this.#channel.take()) this.#inbox.push(m);
-    while (this.#inbox.length > 0 && !this.#closed) {
-      const message = this.#inbox.shift()!;
-      try {
-        this.#dispatch(message);
-      } catch (err) {
-        // Only transport failures escape dispatch: the connection cannot continue.
-        this.#onError(err);
-        return false;
+    this.#servicing = true;
+    try {
+      while (this.#inbox.length > 0 && !this.#closed) {
+        const message = this.#inbox.shift()!;
+        try {
+          this.#dispatch(message);
+        } catch (err) {
+          // Only transport failures escape dispatch: the connection cannot continue.
+          this.#onError(err);
+          return false;
+        }
       }
+    } finally {
+      this.#servicing = false;
     }
     return !this.#channel.peerClosed;
   }
@@ -248,6 +259,24 @@ export class ServerSession {
   /** Model DMA (the device's DmaHost): refused once the client has gone. */
   #dmaAccess(address: bigint, length: number, data: Uint8Array | null): Uint8Array {
     if (this.#closed) throw new VfioUserConnectionError('DMA after the client disconnected');
-    return this.#dma.access(address, length, data);
+    try {
+      return this.#dma.access(address, length, data);
+    } finally {
+      this.#wakeForDeferred();
+    }
+  }
+
+  /**
+   * A message-based DMA started outside a request (a model's timer) pumps the
+   * channel while it waits, setting aside the client's requests; the socket
+   * may then stay quiet, so ask the server to service them soon.
+   */
+  #wakeForDeferred(): void {
+    if (this.#servicing || this.#wakeQueued || this.#closed || this.#inbox.length === 0) return;
+    this.#wakeQueued = true;
+    setImmediate(() => {
+      this.#wakeQueued = false;
+      if (!this.#closed) this.#wake();
+    });
   }
 }

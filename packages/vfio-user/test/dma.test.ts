@@ -89,3 +89,35 @@ describe.each([0, 2])('DMA from a model into client memory (server holdMs %d)', 
     dev.dmaMap({ iova: MSG_IOVA, memory: msgMemory });
   });
 });
+
+describe('message-based DMA from a model timer, while the client sends requests', () => {
+  const tmp = tempDir();
+  let server: ServerProcess;
+  let dev: VfioUserDevice;
+  const memory = new Uint8Array(0x1000);
+
+  beforeAll(async () => {
+    server = await startServer('dma', join(tmp.dir, 'tick.sock'));
+    // A short timeout: a request set aside during the timer's DMA wait and never answered fails fast.
+    dev = openVfioUserDevice(server.socket, { timeoutMs: 2000 });
+    dev.regionWrite(7, 4, 0x6, 2);
+    dev.dmaMap({ iova: MSG_IOVA, memory });
+  });
+  afterAll(async () => {
+    dev.close();
+    await server.stop();
+    tmp[Symbol.dispose]();
+  });
+
+  it('answers every request that arrives while the server waits for a DMA reply outside a request', () => {
+    dev.regionWrite64(0, 0x00, MSG_IOVA);
+    dev.regionWrite(0, 0x20, 1, 4); // start the ticker: each tick a DMA_READ to us
+    let ticks = 0;
+    // Our requests answer the server's DMA_READs while they wait; many of them reach the server
+    // while it waits for one of those replies, and must still be answered.
+    for (const end = Date.now() + 1500; Date.now() < end; ) ticks = dev.regionRead(0, 0x28, 4);
+    dev.regionWrite(0, 0x20, 0, 4);
+    expect(ticks).toBeGreaterThan(20);
+    expect(server.stderr.join('\n')).not.toMatch(/timed out|no reply/);
+  });
+});
