@@ -31,12 +31,17 @@ export function msixLines(lines: readonly string[]): MsixLine[] {
 /** What sim:nvme identifies as (model, serial, firmware, LBA size, namespace blocks): the model's own export. */
 export { NVME_IDENTITY } from '@vfio-ts/plugin-host';
 
+import { NVME_STATUS_DATA_TRANSFER_ERROR } from '@vfio-ts/plugin-host';
+
 /**
  * The status a command whose data pointer lies outside the host's memory
- * completes with: Data Transfer Error (NVMe base spec, Generic Command Status
- * 0x04, SCT 0), as sim:nvme answers it.
+ * completes with, as sim:nvme exports it (Data Transfer Error: NVMe base
+ * spec, Generic Command Status 0x04, SCT 0), split as the guest prints it.
  */
-export const NVME_DMA_ERROR = { sct: 0, sc: 0x04 };
+export const NVME_DMA_ERROR = {
+  sct: (NVME_STATUS_DATA_TRANSFER_ERROR >> 8) & 0x7,
+  sc: NVME_STATUS_DATA_TRANSFER_ERROR & 0xff,
+};
 
 /** QEMU's trace between the guest script's two marks (one-byte config reads at `from` and `to`: guest/nvme.sh's mark). */
 export function traceBetweenMarks(trace: string, from: number, to: number): string {
