@@ -1,5 +1,7 @@
 /** What the nvme tests read: the guest's "key: value" lines, its /proc/interrupts lines, and what sim:nvme says it is. */
 
+import { NVME_STATUS_DATA_TRANSFER_ERROR } from '@vfio-ts/plugin-host';
+
 /** The values of `key: ...` lines a guest script printed. */
 export function guestValues(output: string, key: string): string[] {
   const prefix = `${key}: `;
@@ -30,8 +32,6 @@ export function msixLines(lines: readonly string[]): MsixLine[] {
 
 /** What sim:nvme identifies as (model, serial, firmware, LBA size, namespace blocks): the model's own export. */
 export { NVME_IDENTITY } from '@vfio-ts/plugin-host';
-
-import { NVME_STATUS_DATA_TRANSFER_ERROR } from '@vfio-ts/plugin-host';
 
 /**
  * The status a command whose data pointer lies outside the host's memory
