@@ -1,36 +1,14 @@
 // The CLI and the two VFIO interfaces: `list` says what the kernel offers per
 // device, `--iommu-interface` picks one, `inspect` reports which it used, and
 // on 6.12 the group and the cdev give the same inspect --json, mtree and reads.
-import { run } from '@vfio-ts/cli';
 import { expectNoLeaksInFile } from '@vfio-ts/test-support';
 import { describe, expect, it } from 'vitest';
+import { vfioTs } from './cli-in-process.js';
 import { KERNEL_LINE } from './helpers.js';
 import { REFERENCE } from './reference.js';
 
 const is612 = KERNEL_LINE === '6.12';
 expectNoLeaksInFile();
-
-/** The CLI in this process (a node start costs seconds under TCG): its exit code and what it wrote. */
-async function vfioTs(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const sink = () => {
-    const s = {
-      text: '',
-      isTTY: false,
-      write(chunk: string) {
-        s.text += chunk;
-        return true;
-      },
-    };
-    return s;
-  };
-  const out = sink();
-  const err = sink();
-  const status = await run(args, {
-    stdout: out as unknown as NodeJS.WriteStream,
-    stderr: err as unknown as NodeJS.WriteStream,
-  });
-  return { status, stdout: out.text, stderr: err.text };
-}
 
 async function json(...args: string[]) {
   const r = await vfioTs('--json', ...args);

@@ -8,7 +8,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { run } from '@vfio-ts/cli';
 import { isDeviceMapping } from '@vfio-ts/test-support';
 import { REPO_ROOT } from '../src/guest.js';
 import { INTERFACE } from './helpers.js';
@@ -194,26 +193,4 @@ export class ProxyServer {
   async kill(signal: NodeJS.Signals = 'SIGKILL') {
     return this.child.kill(signal);
   }
-}
-
-/** The CLI in this process: its exit code and what it wrote. */
-export async function vfioTs(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const sink = () => {
-    const s = {
-      text: '',
-      isTTY: false,
-      write(chunk: string) {
-        s.text += chunk;
-        return true;
-      },
-    };
-    return s;
-  };
-  const out = sink();
-  const err = sink();
-  const status = await run(args, {
-    stdout: out as unknown as NodeJS.WriteStream,
-    stderr: err as unknown as NodeJS.WriteStream,
-  });
-  return { status, stdout: out.text, stderr: err.text };
 }

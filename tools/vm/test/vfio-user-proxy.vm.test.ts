@@ -22,8 +22,9 @@ import {
 } from '@vfio-ts/vfio-sys/uapi';
 import { openVfioUserDevice, type VfioUserDevice } from '@vfio-ts/vfio-user';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vfioTs } from './cli-in-process.js';
 import { dmaBuffer, INTERFACE, openDevice } from './helpers.js';
-import { Child, CLI_BIN, killableClient, ProxyServer, processResources, vfioTs } from './proxy.js';
+import { Child, CLI_BIN, killableClient, ProxyServer, processResources } from './proxy.js';
 import { REFERENCE } from './reference.js';
 
 const DEVICES = ['nvme', 'e1000e', 'virtio-net', 'edu'] as const;
