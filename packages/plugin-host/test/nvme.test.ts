@@ -289,7 +289,7 @@ function pattern(length: number, seed: number): Uint8Array {
 function writeList(host: NvmeTestHost, list: bigint, pages: bigint[]): void {
   const v = host.view(list, pages.length * 8);
   const d = new DataView(v.buffer, v.byteOffset, v.byteLength);
-  pages.forEach((p, i) => d.setBigUint64(8 * i, p, true));
+  for (const [i, p] of pages.entries()) d.setBigUint64(8 * i, p, true);
 }
 
 describe('sim:nvme: reads and writes of the RAM namespace', () => {
@@ -325,7 +325,7 @@ describe('sim:nvme: reads and writes of the RAM namespace', () => {
     using host = ioHost();
     const pages = Array.from({ length: 8 }, () => host.alloc(4096)).reverse(); // not contiguous in order
     const data = pattern(32768, 4);
-    pages.forEach((p, i) => host.view(p, 4096).set(data.subarray(i * 4096, (i + 1) * 4096)));
+    for (const [i, p] of pages.entries()) host.view(p, 4096).set(data.subarray(i * 4096, (i + 1) * 4096));
     const list = host.alloc(4096);
     writeList(host, list, pages.slice(1));
     expect(host.run(1, rw(WRITE, 64, 64, pages[0]!, list)).status).toBe(0);
@@ -338,7 +338,7 @@ describe('sim:nvme: reads and writes of the RAM namespace', () => {
     writeList(host, next, out.slice(2));
     expect(host.run(1, rw(READ, 64, 64, out[0]!, first)).status).toBe(0);
     const back = new Uint8Array(32768);
-    out.forEach((p, i) => back.set(host.view(p, 4096), i * 4096));
+    for (const [i, p] of out.entries()) back.set(host.view(p, 4096), i * 4096);
     expect(back).toEqual(data);
   });
 
