@@ -3,6 +3,7 @@
  * DMA_MAP, and the answers to the server's DMA_READ/DMA_WRITE from them.
  * Every other request from the server is refused.
  */
+import type { MappedArea } from '@vfio-ts/vfio-sys';
 import type { IncomingMessage } from './channel.js';
 import { decodeBody, errorReply, reply, type VfioUserBody, type VfioUserMessage } from './codec.js';
 import { EFAULT, EINVAL, VfioUserProtocolError } from './errors.js';
@@ -12,13 +13,23 @@ import { VFIO_USER_DMA_READ, VFIO_USER_DMA_WRITE } from './protocol.js';
 export interface ClientDmaRegion {
   /** Bus address (IOVA) the device sees. */
   readonly iova: bigint;
-  /** The bytes behind it; the client answers the server's DMA_READ/DMA_WRITE from them. */
-  readonly memory: Uint8Array;
+  /**
+   * The bytes behind it; the client answers the server's DMA_READ/DMA_WRITE
+   * from them. A MappedArea may be of any size (its `u8` is only its first
+   * window: pass the area itself for memory over 16 MiB).
+   */
+  readonly memory: Uint8Array | MappedArea;
   /** An fd (and offset) backing `memory`, sent so the server maps it and DMAs without messages. */
   readonly fd?: { readonly fd: number; readonly offset: number };
   /** What the device may do (default both). */
   readonly read?: boolean;
   readonly write?: boolean;
+}
+
+/** How many bytes a region's memory has. */
+export function dmaRegionSize(region: ClientDmaRegion): number {
+  const m = region.memory;
+  return m instanceof Uint8Array ? m.byteLength : m.size;
 }
 
 export class ClientDmaMemory {
@@ -30,7 +41,7 @@ export class ClientDmaMemory {
 
   /** Forgets the region mapped at exactly `iova` with `size` bytes, if there is one. */
   remove(iova: bigint, size: number): void {
-    const i = this.#regions.findIndex((r) => r.iova === iova && r.memory.byteLength === size);
+    const i = this.#regions.findIndex((r) => r.iova === iova && dmaRegionSize(r) === size);
     if (i >= 0) this.#regions.splice(i, 1);
   }
 
@@ -52,19 +63,19 @@ export class ClientDmaMemory {
     const write = h.command === VFIO_USER_DMA_WRITE;
     const count = body.count;
     const region = this.#regions.find(
-      (r) => body.addr >= r.iova && body.addr + count <= r.iova + BigInt(r.memory.byteLength),
+      (r) => body.addr >= r.iova && body.addr + count <= r.iova + BigInt(dmaRegionSize(r)),
     );
     if (!region || (write ? region.write === false : region.read === false)) return errorReply(h, EFAULT);
     const at = Number(body.addr - region.iova);
+    const memory = region.memory;
     if (write) {
-      region.memory.set(body.data, at);
+      if (memory instanceof Uint8Array) memory.set(body.data, at);
+      else memory.writeBytes(at, body.data);
       return reply(h, { kind: 'dma-rw', addr: body.addr, count, data: new Uint8Array(0) });
     }
-    return reply(h, {
-      kind: 'dma-rw',
-      addr: body.addr,
-      count,
-      data: region.memory.slice(at, at + Number(count)),
-    });
+    let data: Uint8Array;
+    if (memory instanceof Uint8Array) data = memory.slice(at, at + Number(count));
+    else memory.readBytes(at, (data = new Uint8Array(Number(count))));
+    return reply(h, { kind: 'dma-rw', addr: body.addr, count, data });
   }
 }

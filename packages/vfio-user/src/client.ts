@@ -27,7 +27,7 @@ import { connectUnix, setNonBlocking, unixSocket } from '@vfio-ts/vfio-sys/libc'
 import type { VfioUserCapabilities } from './capabilities.js';
 import { closeQuietly } from './channel.js';
 import { ClientConnection, type ClientReply, unexpectedReply } from './client-connection.js';
-import { ClientDmaMemory, type ClientDmaRegion } from './client-dma.js';
+import { ClientDmaMemory, type ClientDmaRegion, dmaRegionSize } from './client-dma.js';
 import { sendSetIrqs } from './client-irqs.js';
 import { fetchRegionInfo, mmapFdOf, type RegionEntry } from './client-regions.js';
 import type { VfioUserBody } from './codec.js';
@@ -244,7 +244,7 @@ export class VfioUserDevice implements VfioDeviceIo {
       (region.read !== false ? VFIO_USER_F_DMA_REGION_READ : 0) |
       (region.write !== false ? VFIO_USER_F_DMA_REGION_WRITE : 0);
     const offset = BigInt(region.fd?.offset ?? 0);
-    const size = BigInt(region.memory.byteLength);
+    const size = BigInt(dmaRegionSize(region));
     traceDmaMap.emit(region.iova, size, offset, flags, false);
     this.#request(
       VFIO_USER_DMA_MAP,

@@ -1,8 +1,11 @@
 /**
- * Model DMA into an fd-backed client map larger than one window of a
- * MappedArea (16 MiB): the server reaches the whole map, across windows.
+ * Model DMA into client maps larger than one window of a MappedArea (16 MiB):
+ * fd-backed, the server reaches the whole map across its windows; message-
+ * based, the client answers DMA_READ/DMA_WRITE from a MappedArea it
+ * registered whole (its `u8` would be the first window only).
  */
 import { join } from 'node:path';
+import { MappedArea } from '@vfio-ts/vfio-sys';
 import * as libc from '@vfio-ts/vfio-sys/libc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVfioUserDevice, type VfioUserDevice } from '../src/index.js';
@@ -50,5 +53,43 @@ describe('DMA into a 64 MiB fd-backed map', () => {
     program(IOVA + BigInt(32 * 2 ** 20 - 4), IOVA + BigInt(SIZE - 8), 8);
     libc.sysPread(memfd, out, SIZE - 8);
     expect([...out]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+});
+
+describe('message-based DMA into a 64 MiB MappedArea the client registered', () => {
+  const tmp = tempDir();
+  let server: ServerProcess;
+  let dev: VfioUserDevice;
+  let memfd = -1;
+  let area: MappedArea;
+
+  beforeAll(async () => {
+    server = await startServer('dma', join(tmp.dir, 'dma-msg.sock'));
+    dev = openVfioUserDevice(server.socket);
+    dev.regionWrite(7, 4, 0x6, 2);
+    memfd = libc.sysMemfdCreate('client-dma-area');
+    libc.sysFtruncate(memfd, SIZE);
+    area = MappedArea.map(memfd, 0, SIZE, { read: true, write: true }, 'client dma');
+    dev.dmaMap({ iova: IOVA, memory: area }); // no fd: every access is a message we answer
+  });
+  afterAll(async () => {
+    dev.close();
+    area.unmap();
+    libc.sysClose(memfd);
+    await server.stop();
+    tmp[Symbol.dispose]();
+  });
+
+  it('maps all 64 MiB, and the server reads and writes past the first window through our answers', () => {
+    area.writeBytes(40 * 2 ** 20, Uint8Array.of(9, 8, 7, 6, 5, 4, 3, 2));
+    dev.regionWrite64(0, 0x00, IOVA + BigInt(40 * 2 ** 20));
+    dev.regionWrite64(0, 0x08, IOVA + BigInt(SIZE - 4 - 2 ** 20 * 16)); // across the 48 MiB boundary
+    dev.regionWrite(0, 0x18, 8, 4);
+    dev.regionWrite(0, 0x10, 1, 4);
+    const out = Buffer.alloc(8);
+    libc.sysPread(memfd, out, SIZE - 4 - 2 ** 20 * 16);
+    expect([...out]).toEqual([9, 8, 7, 6, 5, 4, 3, 2]);
+    dev.dmaUnmap(IOVA, SIZE); // by the area's whole size
+    expect(() => dev.dmaUnmap(IOVA, SIZE)).toThrow(expect.objectContaining({ errnoName: 'ENOENT' }));
   });
 });
