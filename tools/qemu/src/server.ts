@@ -18,6 +18,12 @@ export interface ServeOptions {
   /** Trace patterns for the server (default `vfio_server_*`). */
   readonly trace?: readonly string[];
   readonly startTimeoutMs?: number;
+  /**
+   * A Node program run instead of the CLI, with the CLI's argv
+   * (`[--trace <p>]... serve <device> --socket <path>`), that prints a line
+   * with `serving ` once it listens: a server built from the packages' APIs.
+   */
+  readonly script?: string;
 }
 
 export class ServeProcess {
@@ -50,13 +56,15 @@ export class ServeProcess {
 
   /** Starts the server and resolves once it listens (its "serving" line). */
   static async start(options: ServeOptions): Promise<ServeProcess> {
-    if (!existsSync(CLI_BIN)) {
-      throw new QemuError('ERR_QEMU_SERVER', `the CLI is not built (${CLI_BIN})`, { part: 'server' });
+    const program = options.script ?? CLI_BIN;
+    if (!existsSync(program)) {
+      const what = options.script ? 'the server script is missing' : 'the CLI is not built';
+      throw new QemuError('ERR_QEMU_SERVER', `${what} (${program})`, { part: 'server' });
     }
     const traces = (options.trace ?? ['vfio_server_*']).flatMap((t) => ['--trace', t]);
     const child = spawn(
       process.execPath,
-      [CLI_BIN, ...traces, 'serve', options.device, '--socket', options.socketPath],
+      [program, ...traces, 'serve', options.device, '--socket', options.socketPath],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const server = new ServeProcess(child);
