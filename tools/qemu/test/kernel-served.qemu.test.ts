@@ -275,6 +275,13 @@ describe(`QEMU 11.1 against a kernel-like sim:${MODEL} behind KernelServedDevice
   it("HMP reads through the guest's physical address space return the model's registers", () => {
     expect(reads).toHaveLength(4);
     for (const x of reads) expect(x.got, x.what).toBe(x.want);
+    // BAR0's reads came through the mapping (no message), IODATA's as a REGION_READ of region 2.
+    expect(r.trace).not.toMatch(/^vfio_region_read\s+\(\S+:region0\+/m);
+    const status = reads[3]!.want.toString(16);
+    expect(r.trace).toMatch(/^vfio_region_write\s+\(\S+:region2\+0x0, 0x8, 4\)$/m);
+    expect(r.trace).toMatch(
+      new RegExp(`^vfio_region_read\\s+\\(\\S+:region2\\+0x4, 4\\) = 0x${status}$`, 'm'),
+    );
   });
 
   it('system_reset leads to DEVICE_RESET (the model reset, its BAR memory reseeded)', () => {
