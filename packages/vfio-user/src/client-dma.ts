@@ -75,7 +75,10 @@ export class ClientDmaMemory {
     }
     let data: Uint8Array;
     if (memory instanceof Uint8Array) data = memory.slice(at, at + Number(count));
-    else memory.readBytes(at, (data = new Uint8Array(Number(count))));
+    else {
+      data = new Uint8Array(Number(count));
+      memory.readBytes(at, data);
+    }
     return reply(h, { kind: 'dma-rw', addr: body.addr, count, data });
   }
 }
