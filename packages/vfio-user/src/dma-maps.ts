@@ -1,10 +1,12 @@
 /**
  * The client's DMA maps as the server keeps them. fd-backed maps are mmap'd
  * here (the fd is closed once mapped); fd-less ones are reached with
- * DMA_READ/DMA_WRITE messages. Overlapping maps are refused with EEXIST as
+ * DMA_READ/DMA_WRITE messages. A map past the end of its file is refused
+ * (EINVAL), not left to SIGBUS the server. Overlapping maps are refused with EEXIST as
  * the spec says (libvfio-user answers EINVAL); an unmap must match a map
  * exactly (ENOENT otherwise).
  */
+import { fstatSync } from 'node:fs';
 import { MappedArea } from '@vfio-ts/vfio-sys';
 import { EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, VfioUserProtocolError } from './errors.js';
 import { VFIO_USER_F_DMA_REGION_READ, VFIO_USER_F_DMA_REGION_WRITE } from './protocol.js';
@@ -31,6 +33,31 @@ const U64_END = 1n << 64n;
 
 function refuse(errno: number, message: string): never {
   throw new VfioUserProtocolError(message, { errno });
+}
+
+/**
+ * A file-backed map (a memfd, a file in /dev/shm or hugetlbfs) must lie inside
+ * the file: mmap accepts pages past its end, and touching one raises SIGBUS,
+ * which would kill the server at the device's first DMA there. Other fds
+ * (no size to check) are left to mmap. A client that shrinks its file after
+ * mapping it can still do that: seal it (F_SEAL_SHRINK, as QEMU's
+ * memory-backend-memfd does by default).
+ */
+function checkFileCovers(fd: number, offset: bigint, size: bigint, iova: bigint): void {
+  let stat: { isFile(): boolean; size: bigint };
+  try {
+    stat = fstatSync(fd, { bigint: true });
+  } catch {
+    return; // Not something fstat knows: mmap decides.
+  }
+  if (stat.isFile() && offset + size > stat.size)
+    throw new VfioUserProtocolError(
+      `DMA_MAP [0x${iova.toString(16)}, +0x${size.toString(16)}) at offset 0x${offset.toString(16)} runs past the end of its file (0x${stat.size.toString(16)} bytes)`,
+      {
+        errno: EINVAL,
+        hint: 'map only the part of the memory fd that exists (size the memfd first)',
+      },
+    );
 }
 
 export class DmaMaps {
@@ -76,6 +103,7 @@ export class DmaMaps {
       let area: MappedArea | null = null;
       if (fd !== null) {
         if (fdOffset > BigInt(Number.MAX_SAFE_INTEGER)) refuse(EINVAL, 'DMA_MAP offset beyond 2^53');
+        checkFileCovers(fd, fdOffset, size, iova);
         area = MappedArea.map(
           fd,
           Number(fdOffset),

@@ -78,6 +78,42 @@ describe.each([0, 2])('DMA from a model into client memory (server holdMs %d)', 
     expect([...fdMemory.u8.subarray(0x300, 0x304)]).toEqual([1, 2, 3, 4]);
   });
 
+  it('refuses an fd-backed map that runs past the end of its file (EINVAL), where the first DMA would SIGBUS the server', () => {
+    const PAST_IOVA = 0x3000_0000n;
+    const small = libc.sysMemfdCreate('client-dma-small');
+    libc.sysFtruncate(small, 0x4000);
+    const view = MappedArea.map(small, 0, 0x4000, { read: true, write: true }, 'client dma small');
+    try {
+      libc.sysFtruncate(small, 0x1000); // our view now runs past the end too: we never touch it there
+      expect(() => dev.dmaMap({ iova: PAST_IOVA, memory: view.u8, fd: { fd: small, offset: 0 } })).toThrow(
+        expect.objectContaining({ errnoName: 'EINVAL' }),
+      );
+      // An offset past the end of the file, the size within it.
+      expect(() =>
+        dev.dmaMap({
+          iova: PAST_IOVA,
+          memory: view.u8.subarray(0, 0x1000),
+          fd: { fd: small, offset: 0x1000 },
+        }),
+      ).toThrow(expect.objectContaining({ errnoName: 'EINVAL' }));
+      // Nothing was mapped: a DMA there fails as for any unmapped address, and the server lives on.
+      expect(() => program(dev, FD_IOVA, PAST_IOVA + 0x3000n, 8)).toThrow(
+        expect.objectContaining({ errnoName: 'EFAULT' }),
+      );
+      // The part that exists maps.
+      dev.dmaMap({ iova: PAST_IOVA, memory: view.u8.subarray(0, 0x1000), fd: { fd: small, offset: 0 } });
+      fdMemory.u8.set([4, 3, 2, 1], 0x400);
+      program(dev, FD_IOVA + 0x400n, PAST_IOVA + 0x10n, 4);
+      expect([...view.u8.subarray(0x10, 0x14)]).toEqual([4, 3, 2, 1]);
+      dev.dmaUnmap(PAST_IOVA, 0x1000);
+    } finally {
+      view.unmap();
+      libc.sysClose(small);
+    }
+    expect(server.child.exitCode).toBeNull();
+    expect(server.child.signalCode).toBeNull();
+  });
+
   it('after DMA_UNMAP the server no longer reaches the memory', () => {
     dev.dmaUnmap(MSG_IOVA, msgMemory.byteLength);
     expect(() => program(dev, FD_IOVA, MSG_IOVA, 4)).toThrow(

@@ -155,7 +155,8 @@ const body: fc.Arbitrary<[number, VfioUserBody]> = fc.oneof(
   fc.tuple(fc.nat(40), fc.record({ kind: fc.constant('raw' as const), bytes: bytes(48) })),
 );
 
-const MEMFD_SIZES = [0, 0x1000, 0x2000, 0x4000, 0x10000] as const;
+// Too small for many maps (refused: past the end of the file), or big enough.
+const MEMFD_SIZES = [0, 0x1000, 0x4000, 0x10000, 0x20000, 0x20000] as const;
 /** DMA_MAP/DMA_UNMAP from small pools, so maps overlap, unmaps match, and IOVAs fall in and out of [0x1000, 0xffffffff]. */
 /** Mostly (8 in 11) `usual`, sometimes `odd`, now and then any u64 (a weighted oneof nested this deep favours its first arm). */
 function pool(usual: bigint[], odd: bigint[]): fc.Arbitrary<bigint> {
