@@ -11,7 +11,8 @@
  * over FakeKernelDevice), whose messages add DMA_MAPs carrying real memfds
  * (sized right, too small, offsets past the end, huge or unaligned sizes,
  * overlaps, IOVAs in and out of the fake IOMMU's range), DMA_UNMAPs of
- * partial and unknown ranges, and SET_IRQS with eventfds. After each of its
+ * partial and unknown ranges, and SET_IRQS with eventfds, while the fake
+ * IOMMU now and then refuses a map (to be rolled back). After each of its
  * clients, the recording IOMMU must balance (every map unmapped exactly,
  * while the memory was still mapped, nothing else unmapped) and the device
  * hold none of the client's eventfds.
@@ -309,7 +310,13 @@ interface Subject {
   readonly cases: number;
   readonly message: fc.Arbitrary<Fuzzed>;
   /** `afterClient` checks what a client left behind once the server let it go; returns how many IOMMU maps it made. */
-  open(): { device: VfioDeviceIo; afterClient: (() => number) | null; close(): void };
+  open(): {
+    device: VfioDeviceIo;
+    afterClient: (() => number) | null;
+    /** Makes the IOMMU refuse its next map with this errno (the server must roll the map back). */
+    refuseNextMap: ((errno: number) => void) | null;
+    close(): void;
+  };
 }
 
 const SUBJECTS: Subject[] = [
@@ -319,7 +326,7 @@ const SUBJECTS: Subject[] = [
     message: modelMessage,
     open() {
       const device = openSimDevice('sim:nvme');
-      return { device, afterClient: null, close: () => device.close() };
+      return { device, afterClient: null, refuseNextMap: null, close: () => device.close() };
     },
   },
   {
@@ -340,7 +347,10 @@ const SUBJECTS: Subject[] = [
           throw new Error(`${device.iommuMapCount} maps left in KernelServedDevice`);
         return checkIommuEmpty(fake.iommu);
       };
-      return { device, afterClient, close: () => device.close() };
+      const refuseNextMap = (errno: number) => {
+        fake.refuseNext = { errno };
+      };
+      return { device, afterClient, refuseNextMap, close: () => device.close() };
     },
   },
 ];
@@ -381,7 +391,7 @@ function memfdOf(size: number): number {
 describe.each(SUBJECTS)('live server fuzz of $name', (subject) => {
   const CASES = subject.cases;
   const tmp = tempDir();
-  const { device, afterClient, close } = subject.open();
+  const { device, afterClient, refuseNextMap, close } = subject.open();
   // A lying size leaves a message half-received: the server gives up on it after partialTimeoutMs.
   const server = VfioUserServer.listen(device, join(tmp.dir, 'fuzz.sock'), {
     partialTimeoutMs: 30,
@@ -429,10 +439,16 @@ describe.each(SUBJECTS)('live server fuzz of $name', (subject) => {
           { arbitrary: fc.constant(false), weight: 30 },
           { arbitrary: fc.constant(true), weight: 1 },
         ),
+        // The IOMMU refuses the next map (ENOMEM, EFAULT, EEXIST, EINVAL as the kernel's MAP_DMA can).
+        refuse: fc.oneof(
+          { arbitrary: fc.constant(null), weight: 6 },
+          { arbitrary: fc.constantFrom(12, 14, 17, 22), weight: 1 },
+        ),
       });
       await fc.assert(
-        fc.asyncProperty(batchOf, async ({ messages, hangup }) => {
+        fc.asyncProperty(batchOf, async ({ messages, hangup, refuse }) => {
           const p = peer ?? (await connect());
+          if (refuse !== null) refuseNextMap?.(refuse);
           for (const [i, m] of messages.entries()) {
             // A memfd goes with DMA_MAPs (with anything else it is a stray fd, as are the eventfds).
             const memfd = m.memfd !== null && (m.item[0] === 2 || m.fds > 0) ? memfdOf(m.memfd) : null;
