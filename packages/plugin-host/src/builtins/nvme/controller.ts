@@ -14,8 +14,8 @@
  */
 import { memoryRead, memoryWrite, type RamDeviceMemory } from '@vfio-ts/memory-core';
 import {
+  findPciCapability,
   PCI_CAP_ID_MSIX,
-  PCI_CAPABILITY_LIST,
   PCI_MSIX_FLAGS,
   PCI_MSIX_FLAGS_ENABLE,
   PCI_MSIX_FLAGS_QSIZE,
@@ -80,13 +80,12 @@ const BATCH = 64;
 const CAP_LO = Number(NVME_CAP_VALUE & 0xffffffffn);
 const CAP_HI = Number(NVME_CAP_VALUE >> 32n);
 
-function findCapability(ctx: ModelContext, id: number): number | null {
-  let at = ctx.configRead(PCI_CAPABILITY_LIST, 1);
-  for (let n = 0; at !== 0 && n < 48; n++) {
-    if (ctx.configRead(at, 1) === id) return at;
-    at = ctx.configRead(at + 1, 1);
-  }
-  return null;
+/** The standard configuration space as the device sees it, for the shared capability walk. */
+function standardConfig(ctx: ModelContext): Uint8Array {
+  const bytes = new Uint8Array(256);
+  const view = new DataView(bytes.buffer);
+  for (let at = 0; at < bytes.length; at += 4) view.setUint32(at, ctx.configRead(at, 4), true);
+  return bytes;
 }
 
 export interface NvmeControllerState {
@@ -121,7 +120,7 @@ export class NvmeController {
     this.#memory = memory;
     this.#dma = contextDma(ctx);
     this.#namespace = namespace;
-    this.#msixCap = findCapability(ctx, PCI_CAP_ID_MSIX);
+    this.#msixCap = findPciCapability(standardConfig(ctx), PCI_CAP_ID_MSIX) ?? null;
     // The vectors a completion queue may name: the MSI-X table's (QSIZE is 0's based), else INTx's one.
     const vectors =
       this.#msixCap === null
