@@ -43,6 +43,7 @@ export interface ServableKernelDevice {
   readonly dma: {
     map(memory: DmaMemory, options?: DmaMapOptions): DmaMapping;
     unmap(mapping: DmaMapping | number): void;
+    mappings(): DmaMapping[];
     iovaRanges(): { start: number; last: number }[];
   };
   readonly interface: IommuInterface;
@@ -64,8 +65,6 @@ export class KernelServedDevice implements VfioDeviceIo, RegionFdSource, IommuTa
   readonly path: string;
   readonly #opened: ServableKernelDevice;
   readonly #device: VfioDeviceIo & RegionFdSource;
-  /** IOVA -> size of what clients mapped into the IOMMU through us. */
-  readonly #iommuMaps = new Map<bigint, bigint>();
   /** The command register as the server found it (vfio-pci's open: decode on, bus master off); null if not PCI. */
   readonly #openCommand: number | null;
   readonly #shareDeviceFd: boolean;
@@ -92,7 +91,7 @@ export class KernelServedDevice implements VfioDeviceIo, RegionFdSource, IommuTa
 
   /** How many client maps are in the IOMMU now. */
   get iommuMapCount(): number {
-    return this.#iommuMaps.size;
+    return this.#opened.dma.mappings().length;
   }
 
   deviceInfo(): VfioDeviceInfo {
@@ -153,16 +152,17 @@ export class KernelServedDevice implements VfioDeviceIo, RegionFdSource, IommuTa
     if (iova > MAX_SAFE || size > MAX_SAFE)
       throw new VfioArgumentError(`IOVA 0x${iova.toString(16)} beyond 2^53`);
     this.#opened.dma.map({ address, size: Number(size) }, { iova: Number(iova), read, write });
-    this.#iommuMaps.set(iova, size);
   }
 
   iommuUnmap(iova: bigint, size: bigint): void {
-    if (this.#iommuMaps.get(iova) !== size)
+    const mapping = this.#opened.dma
+      .mappings()
+      .find((m) => BigInt(m.iova) === iova && BigInt(m.size) === size);
+    if (!mapping)
       throw new VfioArgumentError(
         `no IOMMU map of 0x${size.toString(16)} bytes at IOVA 0x${iova.toString(16)}`,
       );
-    this.#opened.dma.unmap(Number(iova));
-    this.#iommuMaps.delete(iova);
+    this.#opened.dma.unmap(mapping);
   }
 
   iovaRanges(): { start: bigint; last: bigint }[] {
@@ -202,7 +202,6 @@ export class KernelServedDevice implements VfioDeviceIo, RegionFdSource, IommuTa
 
   /** Closes the device, and with it its DMA space and container or iommufd. Idempotent. */
   close(): void {
-    this.#iommuMaps.clear();
     this.#device.close();
   }
 
